@@ -1,0 +1,192 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tollgate-gw/tollgate/metering"
+	"github.com/tollgate-gw/tollgate/provider"
+	"github.com/tollgate-gw/tollgate/provider/sse"
+	"github.com/tollgate-gw/tollgate/router"
+)
+
+// Response header names (CONTRACT §3).
+const (
+	hdrCache    = "X-Tollgate-Cache"
+	hdrProvider = "X-Tollgate-Provider"
+	hdrModel    = "X-Tollgate-Model"
+)
+
+// cacheBypass is reported until the response cache exists.
+const cacheBypass = "BYPASS"
+
+// chatCompletions serves POST /v1/chat/completions.
+func (s *Server) chatCompletions(c echo.Context, st *reqState) error {
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	p, perr := parseChat(body)
+	if perr != nil {
+		return perr
+	}
+	st.model, st.stream, st.cache, st.endpoint = p.Model, p.Stream, cacheBypass, "chat.completions"
+	c.Response().Header()[hdrCache] = []string{st.cache}
+	route, ok := s.router.Resolve(p.Model)
+	if !ok {
+		return errModelNotFound(p.Model)
+	}
+	req := &provider.ChatRequest{Body: body, Stream: p.Stream, IncludeUsage: p.IncludeUsage}
+	if p.Stream {
+		return s.chatStream(c, st, route, req)
+	}
+	ctx := c.Request().Context()
+	resp, res, err := s.router.ChatCompletion(ctx, route, req)
+	st.provider, st.upstream = res.Provider, res.Model
+	if err != nil {
+		e := errorFor(err, p.Model, route.Direct)
+		s.record(ctx, st, nil, e.Status, err)
+		return e
+	}
+	if resp.Model != "" {
+		st.upstream = resp.Model
+	}
+	s.setRouteHeaders(c, st)
+	s.record(ctx, st, &resp.Usage, http.StatusOK, nil)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, resp.Body)
+}
+
+// chatStream relays a streaming answer chunk by chunk, flushing each as it
+// arrives. An upstream failure before the first chunk is an ordinary error
+// response; after it, an error event followed by [DONE].
+func (s *Server) chatStream(c echo.Context, st *reqState, route *router.Route, req *provider.ChatRequest) error {
+	ctx := c.Request().Context()
+	stream, res, err := s.router.ChatCompletionStream(ctx, route, req)
+	st.provider, st.upstream = res.Provider, res.Model
+	if err != nil {
+		e := errorFor(err, st.model, route.Direct)
+		s.record(ctx, st, nil, e.Status, err)
+		return e
+	}
+	defer stream.Close()
+	first, err := stream.Next()
+	if err != nil && err != io.EOF {
+		e := errorFor(err, st.model, route.Direct)
+		u := stream.Usage()
+		s.record(ctx, st, &u, e.Status, err)
+		return e
+	}
+	if m := stream.Model(); m != "" {
+		st.upstream = m
+	}
+	w := c.Response()
+	h := w.Header()
+	h["Content-Type"] = []string{"text/event-stream"}
+	h["Cache-Control"] = []string{"no-cache"}
+	h["X-Accel-Buffering"] = []string{"no"}
+	s.setRouteHeaders(c, st)
+	w.WriteHeader(http.StatusOK)
+
+	streamErr := s.relay(w, stream, first, err, req.IncludeUsage)
+	u := stream.Usage()
+	if streamErr != nil && ctx.Err() != nil {
+		st.err = streamErr
+		s.record(ctx, st, &u, statusClientClosed, streamErr)
+		return nil
+	}
+	st.err = streamErr
+	s.record(ctx, st, &u, http.StatusOK, streamErr)
+	return nil
+}
+
+// relay writes the stream to the client. It returns the error that ended
+// the stream early, if any; an upstream failure is also sent to the client
+// as an error event.
+func (s *Server) relay(w *echo.Response, stream provider.Stream, c provider.Chunk, err error, includeUsage bool) error {
+	for err == nil {
+		if !c.UsageOnly || includeUsage {
+			if werr := sse.WriteData(w, c.Data); werr != nil {
+				return werr
+			}
+			w.Flush()
+		}
+		c, err = stream.Next()
+	}
+	if err == io.EOF {
+		if werr := sse.WriteDone(w); werr != nil {
+			return werr
+		}
+		w.Flush()
+		return nil
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	e := errorFor(err, "", false)
+	_ = sse.WriteData(w, e.body())
+	_ = sse.WriteDone(w)
+	w.Flush()
+	return err
+}
+
+// setRouteHeaders names who answered.
+func (s *Server) setRouteHeaders(c echo.Context, st *reqState) {
+	h := c.Response().Header()
+	if st.provider != "" {
+		h[hdrProvider] = []string{st.provider}
+	}
+	if st.upstream != "" {
+		h[hdrModel] = []string{st.upstream}
+	}
+}
+
+// record hands the request's usage to the metering seam, once, with a
+// context that outlives the client.
+func (s *Server) record(ctx context.Context, st *reqState, u *provider.Usage, status int, err error) {
+	ev := &metering.Event{
+		RequestID:      st.id,
+		Endpoint:       st.endpoint,
+		Model:          st.model,
+		Provider:       st.provider,
+		UpstreamModel:  st.upstream,
+		Stream:         st.stream,
+		Status:         status,
+		Err:            err,
+		ClientCanceled: status == statusClientClosed,
+		Start:          st.start,
+		Latency:        s.now().Sub(st.start),
+	}
+	if u != nil {
+		ev.Usage = *u
+		st.tokensIn, st.tokensOut, st.estimated = u.PromptTokens, u.CompletionTokens, u.Estimated
+	}
+	s.recorder.Record(context.WithoutCancel(ctx), ev)
+}
+
+// readBody reads the request body within the size limit.
+func (s *Server) readBody(c echo.Context) ([]byte, error) {
+	r := c.Request()
+	if r.ContentLength > s.maxBody {
+		return nil, errTooLarge(s.maxBody)
+	}
+	size := int64(512)
+	if r.ContentLength > 0 {
+		size = r.ContentLength + 1
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(http.MaxBytesReader(c.Response(), r.Body, s.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errTooLarge(s.maxBody)
+		}
+		return nil, &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_request",
+			Message: "Could not read the request body.", Err: err}
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,282 @@
+// Package api is Tollgate's HTTP layer: the OpenAI-compatible client API
+// (/v1), the health endpoints, and the one place that turns errors into
+// OpenAI's error envelope. It is the only package besides the web UI that
+// knows the HTTP framework (echo); the request flows from here to the
+// router, the providers and the metering seam.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tollgate-gw/tollgate/metering"
+	"github.com/tollgate-gw/tollgate/router"
+)
+
+// DefaultMaxBodyBytes is the request body limit when Options leaves it
+// unset (CONTRACT §2 limits.max_body_bytes).
+const DefaultMaxBodyBytes = 10 << 20
+
+// Options configure a Server. Router is required; everything else has a
+// working zero value.
+type Options struct {
+	// Router resolves model names and dispatches requests.
+	Router *router.Table
+	// Recorder receives one usage event per request that reached a
+	// provider; nil discards them.
+	Recorder metering.Recorder
+	// Logger receives the request log lines; nil means slog.Default().
+	Logger *slog.Logger
+	// MaxBodyBytes limits request bodies; zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Ready reports whether the gateway's dependencies answer; nil means
+	// always ready.
+	Ready func(ctx context.Context) error
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves the client API. Create it with New; it is safe for
+// concurrent use.
+type Server struct {
+	echo     *echo.Echo
+	router   *router.Table
+	recorder metering.Recorder
+	log      *slog.Logger
+	maxBody  int64
+	ready    func(ctx context.Context) error
+	now      func() time.Time
+	started  int64
+
+	idPrefix string
+	idSeq    atomic.Uint64
+}
+
+// New builds the server and its routes.
+func New(o Options) (*Server, error) {
+	if o.Router == nil {
+		return nil, errors.New("api: a router is required")
+	}
+	s := &Server{
+		router:   o.Router,
+		recorder: o.Recorder,
+		log:      o.Logger,
+		maxBody:  o.MaxBodyBytes,
+		ready:    o.Ready,
+		now:      o.Now,
+	}
+	if s.recorder == nil {
+		s.recorder = metering.Discard{}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.started = s.now().Unix()
+	var seed [6]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("api: request id seed: %w", err)
+	}
+	s.idPrefix = "req_" + hex.EncodeToString(seed[:])
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(io.Discard)
+	e.HTTPErrorHandler = s.routeError
+	e.POST("/v1/chat/completions", s.wrap(s.chatCompletions))
+	e.POST("/v1/embeddings", s.wrap(s.embeddings))
+	e.GET("/v1/models", s.wrap(s.listModels))
+	e.GET("/v1/models/*", s.wrap(s.getModel))
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	s.echo = e
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// reqState is what one request's log line and usage event are made of.
+type reqState struct {
+	id        string
+	start     time.Time
+	endpoint  string
+	model     string
+	provider  string
+	upstream  string
+	stream    bool
+	cache     string
+	tokensIn  int
+	tokensOut int
+	estimated bool
+	err       error
+}
+
+// handlerFunc is a client API handler: it writes the success answer and
+// returns any failure, which wrap writes as an envelope.
+type handlerFunc func(c echo.Context, st *reqState) error
+
+// wrap gives a handler its request id, recovers its panics, writes its
+// error, and logs one line for the request.
+func (s *Server) wrap(h handlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		st := &reqState{start: s.now(), id: s.requestID(c.Request())}
+		c.Response().Header()["X-Request-Id"] = []string{st.id}
+		err := s.invoke(h, c, st)
+		if err != nil {
+			st.err = err
+			s.writeError(c, errorFor(err, st.model, false))
+		}
+		s.logRequest(c, st)
+		return nil
+	}
+}
+
+// invoke runs h, turning a panic into an error.
+func (s *Server) invoke(h handlerFunc, c echo.Context, st *reqState) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.log.Error("panic in handler", "request_id", st.id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = errInternal(fmt.Errorf("panic: %v", r))
+		}
+	}()
+	return h(c, st)
+}
+
+// writeError writes the envelope unless the answer has already started;
+// a client that went away gets nothing.
+func (s *Server) writeError(c echo.Context, e *Error) {
+	resp := c.Response()
+	if resp.Committed || e.Status == statusClientClosed {
+		if !resp.Committed {
+			resp.Status = e.Status
+		}
+		return
+	}
+	if e.RetryAfter > 0 {
+		resp.Header().Set("Retry-After", retryAfterSeconds(e.RetryAfter))
+	}
+	_ = c.JSONBlob(e.Status, e.body())
+}
+
+// routeError answers requests echo could not route (unknown path, wrong
+// method) in OpenAI's envelope.
+func (s *Server) routeError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	st := &reqState{start: s.now(), id: s.requestID(c.Request()), err: err}
+	c.Response().Header()["X-Request-Id"] = []string{st.id}
+	var he *echo.HTTPError
+	e := errInternal(err)
+	if errors.As(err, &he) {
+		r := c.Request()
+		e = &Error{Status: he.Code, Type: "invalid_request_error", Code: "unknown_url",
+			Message: fmt.Sprintf("Unknown request URL: %s %s.", r.Method, r.URL.Path)}
+		if he.Code == http.StatusMethodNotAllowed {
+			e.Code = "method_not_allowed"
+			e.Message = fmt.Sprintf("Method %s is not allowed for %s.", r.Method, r.URL.Path)
+		}
+	}
+	s.writeError(c, e)
+	s.logRequest(c, st)
+}
+
+// requestID keeps the client's X-Request-ID when it is sane (1 to 128
+// characters of letters, digits and -_.:) and makes one otherwise.
+func (s *Server) requestID(r *http.Request) string {
+	if v := r.Header.Get("X-Request-Id"); saneID(v) {
+		return v
+	}
+	return s.idPrefix + strconv.FormatUint(s.idSeq.Add(1), 36)
+}
+
+func saneID(v string) bool {
+	if v == "" || len(v) > 128 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// logRequest writes the request's one log line.
+func (s *Server) logRequest(c echo.Context, st *reqState) {
+	ctx := c.Request().Context()
+	status := c.Response().Status
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelWarn
+	}
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 16)
+	attrs = append(attrs,
+		slog.String("request_id", st.id),
+		slog.String("method", c.Request().Method),
+		slog.String("path", c.Request().URL.Path),
+		slog.Int("status", status),
+		slog.Duration("latency", s.now().Sub(st.start)),
+	)
+	if st.model != "" {
+		attrs = append(attrs, slog.String("model", st.model))
+	}
+	if st.provider != "" {
+		attrs = append(attrs,
+			slog.String("provider", st.provider),
+			slog.String("upstream_model", st.upstream),
+			slog.Bool("stream", st.stream),
+			slog.Int("prompt_tokens", st.tokensIn),
+			slog.Int("completion_tokens", st.tokensOut),
+			slog.Bool("tokens_estimated", st.estimated),
+		)
+	}
+	if st.cache != "" {
+		attrs = append(attrs, slog.String("cache", st.cache))
+	}
+	if st.err != nil {
+		attrs = append(attrs, slog.String("error", st.err.Error()))
+	}
+	s.log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSONBlob(http.StatusOK, []byte(`{"status":"ok"}`))
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			s.log.Warn("not ready", "error", err)
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		}
+	}
+	return c.JSONBlob(http.StatusOK, []byte(`{"status":"ok"}`))
+}
