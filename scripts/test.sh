@@ -448,6 +448,15 @@ esac
 export TOLLGATE_TEST_POSTGRES_URL=$PG_URL
 export TOLLGATE_TEST_REDIS_URL=$REDIS_URL
 
+# The race detector needs cgo, and so a C compiler: install gcc where it is missing.
+export CGO_ENABLED=1
+cc=$(go env CC)
+if ! have "${cc%% *}"; then
+	log "no C compiler ($cc) for go test -race; installing gcc"
+	apt_install gcc || true
+	have "${cc%% *}" || die "go test -race needs a C compiler: install gcc (apt-get install gcc)"
+fi
+
 # Arguments replace ./...; if none of them names a package, ./... is appended.
 args=("$@")
 has_pkg=

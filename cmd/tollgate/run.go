@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime/debug"
 	"time"
@@ -212,6 +213,14 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, re
 	}
 	g.log.Info("tollgate listening", "addr", ln.Addr().String(), "version", buildVersion(),
 		"config", g.cfg.Source, "providers", len(g.cfg.Providers), "models", g.router.Models())
+	if addr := getenv("TOLLGATE_PPROF_ADDR"); addr != "" {
+		stopPprof, err := servePprof(addr, g.log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopPprof()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	if ready != nil {
@@ -234,6 +243,33 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, re
 	}
 	g.log.Info("stopped")
 	return nil
+}
+
+// servePprof exposes Go's profiler on a separate listener, for operators
+// who profile a running gateway. It refuses non-loopback addresses: the
+// profiler must never face the network.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("TOLLGATE_PPROF_ADDR: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("TOLLGATE_PPROF_ADDR: %q is not a loopback address", addr)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pprof listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("pprof listening", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // migrate applies the database schema. The gateway core keeps no database

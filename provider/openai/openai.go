@@ -16,10 +16,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -41,8 +41,10 @@ type Adapter struct {
 	embeddingsURL string
 	auth          string
 	headers       [][2]string
-	client        *http.Client
+	transport     http.RoundTripper
 	tokens        provider.TokenCounter
+	// readers recycles SSE readers (and their buffers) across streams.
+	readers sync.Pool
 	// maxTokensOnly renames max_completion_tokens to max_tokens for
 	// servers that read only the latter (Ollama).
 	maxTokensOnly bool
@@ -88,9 +90,12 @@ func New(cfg provider.Config, deps provider.Deps) (provider.Adapter, error) {
 		name:          cfg.Name,
 		chatURL:       base + "/chat/completions",
 		embeddingsURL: base + "/embeddings",
-		client:        deps.HTTPClient,
+		transport:     deps.HTTPClient.Transport,
 		tokens:        deps.Tokens,
 		maxTokensOnly: cfg.Type == "ollama",
+	}
+	if a.transport == nil {
+		a.transport = http.DefaultTransport
 	}
 	if cfg.APIKey != "" {
 		a.auth = "Bearer " + cfg.APIKey
@@ -238,7 +243,10 @@ func (a *Adapter) post(ctx context.Context, u string, body []byte, stream bool) 
 	for _, kv := range a.headers {
 		h.Set(kv[0], kv[1])
 	}
-	resp, err := a.client.Do(hreq)
+	// The transport is called directly: an API POST must not follow
+	// redirects, and http.Client's redirect bookkeeping copies every
+	// request's headers.
+	resp, err := a.transport.RoundTrip(hreq)
 	if err != nil {
 		return nil, a.transportError(ctx, "send request", err)
 	}
@@ -271,20 +279,11 @@ func (a *Adapter) estimate(model string, reqBody []byte, completion string) prov
 	return provider.Usage{PromptTokens: p, CompletionTokens: c, TotalTokens: p + c, Estimated: true}
 }
 
-// readBody reads a response body of at most limit bytes, sized from
-// Content-Length when the upstream sent one.
+// readBody reads a response body of at most limit bytes.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	size := int64(512)
-	if cl := resp.ContentLength; cl > 0 && cl <= limit {
-		size = cl + 1 // +1 so that ReadFrom sees EOF without growing
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	n, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if n > limit {
+	b, err := provider.ReadAll(resp.Body, resp.ContentLength, limit)
+	if errors.Is(err, provider.ErrTooLarge) {
 		return nil, fmt.Errorf("answer larger than %d bytes", limit)
 	}
-	return buf.Bytes(), nil
+	return b, err
 }

@@ -38,12 +38,18 @@ type stream struct {
 var _ provider.Stream = (*stream)(nil)
 
 func newStream(a *Adapter, req *provider.ChatRequest, resp *http.Response) *stream {
+	r, _ := a.readers.Get().(*sse.Reader)
+	if r == nil {
+		r = sse.NewReader(resp.Body)
+	} else {
+		r.Reset(resp.Body)
+	}
 	return &stream{
 		a:        a,
 		reqModel: req.Model,
 		reqBody:  req.Body,
 		body:     resp.Body,
-		r:        sse.NewReader(resp.Body),
+		r:        r,
 	}
 }
 
@@ -208,7 +214,11 @@ func (s *stream) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.body.Close()
+	err := s.body.Close()
+	s.r.Reset(nil)
+	s.a.readers.Put(s.r)
+	s.r = nil
+	return err
 }
 
 // view returns b as a string without copying. The string must not be kept

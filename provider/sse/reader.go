@@ -27,7 +27,7 @@ const DefaultMaxEvent = 8 << 20
 
 const (
 	// defaultBufSize is the initial size of a Reader's read buffer.
-	defaultBufSize = 8 << 10
+	defaultBufSize = 4 << 10
 	// maxRetain is the largest buffer a Reader keeps between events; larger
 	// ones, grown for one big event, are dropped so that a long-lived
 	// stream does not pin memory for its biggest event.

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -171,22 +170,13 @@ func (s *Server) record(ctx context.Context, st *reqState, u *provider.Usage, st
 // readBody reads the request body within the size limit.
 func (s *Server) readBody(c echo.Context) ([]byte, error) {
 	r := c.Request()
-	if r.ContentLength > s.maxBody {
-		return nil, errTooLarge(s.maxBody)
-	}
-	size := int64(512)
-	if r.ContentLength > 0 {
-		size = r.ContentLength + 1
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	_, err := buf.ReadFrom(http.MaxBytesReader(c.Response(), r.Body, s.maxBody))
+	b, err := provider.ReadAll(r.Body, r.ContentLength, s.maxBody)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if errors.Is(err, provider.ErrTooLarge) {
 			return nil, errTooLarge(s.maxBody)
 		}
 		return nil, &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_request",
 			Message: "Could not read the request body.", Err: err}
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }

@@ -1,0 +1,391 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Target names in the report.
+const (
+	targetDirect   = "direct"
+	targetGateway  = "gateway"
+	targetRevProxy = "revproxy"
+)
+
+const (
+	chatPath = "/v1/chat/completions"
+	// holdChunkDelay keeps the memory scenario's streams open; the bench
+	// cancels them long before it passes.
+	holdChunkDelay = 10 * time.Minute
+	// busyThreshold is the CPU use of other processes (in cores) past which
+	// a phase is flagged as measured on a busy machine.
+	busyThreshold = 0.25
+	// streamOpenTimeout bounds the wait for the memory scenario's streams.
+	streamOpenTimeout = 60 * time.Second
+)
+
+// target is an endpoint under load: the fake itself, the gateway or the
+// reverse proxy. PID is 0 when the process is unknown (no CPU or memory).
+type target struct {
+	name  string
+	url   string
+	model string
+	pid   int
+}
+
+// bench is one benchmark run: the fake upstream, the gateway and the report
+// being filled.
+type bench struct {
+	cfg    *config
+	log    io.Writer
+	ticks  int64
+	dir    string
+	fake   *fakeUpstream
+	gw     *child // nil for an external gateway
+	direct target
+	gwTgt  target
+	prompt string
+	rep    report
+}
+
+// runBench runs the selected scenarios and prints the report.
+func runBench(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+	b := &bench{cfg: cfg, log: stderr, ticks: clockTicks(), prompt: buildPrompt(cfg.promptTokens)}
+	err := b.setup(ctx)
+	if err == nil {
+		b.runScenarios(ctx)
+	} else {
+		b.problem("%v", err)
+	}
+	b.teardown()
+	b.noteBusy()
+	if err := b.output(stdout); err != nil {
+		return err
+	}
+	if len(b.rep.Problems) > 0 {
+		return fmt.Errorf("%d problem(s), see the report", len(b.rep.Problems))
+	}
+	return nil
+}
+
+// setup raises the file limit, starts the fake and the gateway, and reads
+// the gateway's idle memory.
+func (b *bench) setup(ctx context.Context) error {
+	want := uint64(4*b.cfg.streams + 8*b.cfg.concurrency + 1024)
+	nofile, err := raiseNofile(want)
+	if err != nil || nofile < want {
+		b.note("open-file limit is %d, %d wanted (%v)", nofile, want, err)
+	}
+	b.rep.Machine = readMachineInfo(b.ticks, nofile)
+	c := b.cfg
+	b.rep.Settings = settings{Duration: c.duration, Warmup: c.warmup, Concurrency: c.concurrency,
+		PromptTokens: c.promptTokens, MaxRequests: c.maxRequests, Streams: c.streams}
+	if b.dir, err = os.MkdirTemp("", "tollgate-bench-*"); err != nil {
+		return err
+	}
+	if b.fake, err = startFake(c.fakeAddr); err != nil {
+		return err
+	}
+	b.direct = target{name: targetDirect, url: b.fake.BaseURL + chatPath, model: "fake-model"}
+	if !c.needsGateway() {
+		return nil
+	}
+	return b.startGateway(ctx)
+}
+
+// startGateway starts (or attaches to) the gateway under test.
+func (b *bench) startGateway(ctx context.Context) error {
+	c := b.cfg
+	b.gwTgt = target{name: targetGateway, model: "bench-model"}
+	switch {
+	case c.gatewayURL != "":
+		b.gwTgt.url = strings.TrimSuffix(c.gatewayURL, "/") + chatPath
+		b.gwTgt.pid = c.gatewayPID
+		if c.gatewayPID == 0 {
+			b.note("external gateway %s: its CPU and memory are not measured", c.gatewayURL)
+		}
+		return nil
+	case c.gatewaySelfProxy:
+		b.logf("starting a reverse-proxy child as the gateway (testing mode)")
+		gw, base, err := startProxyChild(b.fake.BaseURL, filepath.Join(b.dir, "gateway.log"))
+		if err != nil {
+			return err
+		}
+		b.gw, b.gwTgt.url, b.gwTgt.pid = gw, base+chatPath, gw.PID()
+	default:
+		b.logf("starting gateway %s", c.gateway)
+		gw, base, err := startGateway(ctx, c.gateway, b.fake.BaseURL, b.dir)
+		if err != nil {
+			return err
+		}
+		b.gw, b.gwTgt.url, b.gwTgt.pid = gw, base+chatPath, gw.PID()
+	}
+	return nil
+}
+
+// runScenarios runs the selected scenarios in their fixed order. Memory
+// is measured first, on a fresh process: after the throughput phases the
+// runtime still holds heap it grew for them (it returns memory to the OS
+// lazily), which would be charged to the open streams.
+func (b *bench) runScenarios(ctx context.Context) {
+	c := b.cfg
+	if c.scenarios[scMemory] {
+		if b.gwTgt.pid == 0 {
+			b.note("memory scenario skipped: the gateway's process is unknown")
+		} else {
+			b.memory(ctx, b.gwTgt, b.idleRSS(b.gwTgt))
+		}
+	}
+	label := func(s string) string { return fmt.Sprintf("%s c=%d", s, c.concurrency) }
+	if c.scenarios[scNonstream] {
+		b.compareScenario(ctx, label(scNonstream), false, 0, b.gwTgt)
+	}
+	if c.scenarios[scStream] {
+		b.compareScenario(ctx, label(scStream), true, 0, b.gwTgt)
+	}
+	if c.scenarios[scLatency] {
+		b.compareScenario(ctx, label(scNonstream+" "+fmtDur(c.fakeLatency)), false, c.fakeLatency, b.gwTgt)
+	}
+	if c.scenarios[scBaseline] {
+		b.baseline(ctx)
+	}
+}
+
+// baseline runs the non-stream scenario through a bare reverse proxy child
+// (and, with the memory scenario, its memory too).
+func (b *bench) baseline(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	b.logf("starting the baseline reverse-proxy child")
+	rp, base, err := startProxyChild(b.fake.BaseURL, filepath.Join(b.dir, "revproxy.log"))
+	if err != nil {
+		b.problem("baseline: %v", err)
+		return
+	}
+	defer rp.Stop(5 * time.Second)
+	tgt := target{name: targetRevProxy, url: base + chatPath, model: "fake-model", pid: rp.PID()}
+	if b.cfg.scenarios[scMemory] {
+		b.memory(ctx, tgt, b.idleRSS(tgt)) // first, on a fresh process, as for the gateway
+	}
+	b.compareScenario(ctx, fmt.Sprintf("%s c=%d", scBaseline, b.cfg.concurrency), false, 0, tgt)
+}
+
+// compareScenario runs direct and then other under the same load, fresh
+// connections each, and records both and their comparison.
+func (b *bench) compareScenario(ctx context.Context, label string, stream bool, latency time.Duration, other target) {
+	if ctx.Err() != nil {
+		return
+	}
+	b.fake.SetDelays(latency, 0)
+	d := b.phase(ctx, label, b.direct, stream)
+	o := b.phase(ctx, label, other, stream)
+	b.rep.Results = append(b.rep.Results, d, o)
+	b.rep.Comparisons = append(b.rep.Comparisons, compare(d, o))
+	b.checkGateway()
+}
+
+// phase runs one load phase against tgt.
+func (b *bench) phase(ctx context.Context, label string, tgt target, stream bool) phaseResult {
+	c := b.cfg
+	b.logf("%-19s %-9s warm-up %v, measuring %v", label, tgt.name, c.warmup, c.duration)
+	spec := loadSpec{
+		URL: tgt.url, Body: chatBody(tgt.model, b.prompt, stream), Key: c.key, Stream: stream,
+		Concurrency: c.concurrency, Warmup: c.warmup, Duration: c.duration, MaxRequests: c.maxRequests,
+		Snapshot: func() cpuSnapshot {
+			s := cpuSnapshot{Self: selfCPU()}
+			sys, err := systemBusy(b.ticks)
+			s.System, s.SystemOK = sys, err == nil
+			if tgt.pid != 0 {
+				cpu, err := procCPU(tgt.pid, b.ticks)
+				s.Target, s.TargetOK = cpu, err == nil
+			}
+			return s
+		},
+	}
+	r := newPhaseResult(label, tgt.name, stream, runLoad(ctx, spec))
+	if tgt.name != targetDirect && tgt.pid == 0 {
+		r.OtherCores = -1 // the unknown process under test would count as "other"
+	}
+	if r.Errors > 0 {
+		b.problem("%s %s: %d failed requests (first: %s)", label, tgt.name, r.Errors, r.FirstError)
+	}
+	if r.Requests == 0 {
+		b.problem("%s %s: no request completed in the measured window", label, tgt.name)
+	}
+	if r.Capped {
+		b.note("%s %s: stopped early at -max-requests %d", label, tgt.name, c.maxRequests)
+	}
+	return r
+}
+
+// idleRSS reads a process's memory before load, after a short settling
+// pause.
+func (b *bench) idleRSS(tgt target) int64 {
+	time.Sleep(500 * time.Millisecond)
+	rss, err := procRSS(tgt.pid)
+	if err != nil {
+		b.problem("%s idle memory: %v", tgt.name, err)
+	}
+	return rss
+}
+
+// memory holds -streams open streams through tgt and reads its memory.
+func (b *bench) memory(ctx context.Context, tgt target, idle int64) {
+	n := b.cfg.streams
+	b.logf("memory %-12s opening %d streams", tgt.name, n)
+	b.fake.SetDelays(0, holdChunkDelay)
+	defer b.fake.SetDelays(0, 0)
+	h, err := openStreams(ctx, tgt.url, chatBody(tgt.model, b.prompt, true), b.cfg.key, n, streamOpenTimeout)
+	if err != nil {
+		b.problem("memory %s: %v", tgt.name, err)
+		return
+	}
+	rss, err := procRSS(tgt.pid)
+	ended := h.Ended()
+	h.Release()
+	if err != nil {
+		b.problem("memory %s: %v", tgt.name, err)
+		return
+	}
+	if ended > 0 {
+		b.problem("memory %s: %d of %d streams ended before memory was read", tgt.name, ended, n)
+	}
+	b.rep.Memory = append(b.rep.Memory, memoryResult{Target: tgt.name, IdleRSS: idle, Streams: n, StreamsRSS: rss})
+	b.checkGateway()
+}
+
+// checkGateway records a problem if the gateway child has exited.
+func (b *bench) checkGateway() {
+	if b.gw == nil {
+		return
+	}
+	if done, err := b.gw.Exited(); done {
+		b.problem("the gateway exited during the run: %v (log: %s)", err, b.gw.logPath)
+		b.gw = nil
+	}
+}
+
+// noteBusy adds one note if other processes used the machine while
+// measuring.
+func (b *bench) noteBusy() {
+	busy, most := 0, 0.0
+	for _, r := range b.rep.Results {
+		if r.OtherCores >= busyThreshold {
+			busy++
+			most = max(most, r.OtherCores)
+		}
+	}
+	if busy > 0 {
+		b.note("busy machine: other processes used up to %.1f of %d cores in %d of %d phases: numbers are noisy, rerun on a quiet machine",
+			most, b.rep.Machine.Cores, busy, len(b.rep.Results))
+	}
+}
+
+// teardown stops the children and the fake; the temporary directory with
+// the gateway log is kept when something went wrong.
+func (b *bench) teardown() {
+	if b.gw != nil {
+		b.gw.Stop(10 * time.Second)
+	}
+	if b.fake != nil {
+		_ = b.fake.Close()
+	}
+	if b.dir == "" {
+		return
+	}
+	if len(b.rep.Problems) > 0 {
+		b.note("logs kept in %s (gateway.log, revproxy.log)", b.dir)
+		return
+	}
+	_ = os.RemoveAll(b.dir)
+}
+
+// output prints the report to stdout and to -out.
+func (b *bench) output(stdout io.Writer) error {
+	var sb strings.Builder
+	if b.cfg.jsonOut {
+		enc := json.NewEncoder(&sb)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(&b.rep); err != nil {
+			return err
+		}
+	} else {
+		writeTable(&sb, &b.rep)
+	}
+	if _, err := io.WriteString(stdout, sb.String()); err != nil {
+		return err
+	}
+	if b.cfg.outFile != "" {
+		return os.WriteFile(b.cfg.outFile, []byte(sb.String()), 0o644)
+	}
+	return nil
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "tollgate-bench: "+format+"\n", args...)
+}
+
+func (b *bench) note(format string, args ...any) {
+	b.rep.Notes = append(b.rep.Notes, fmt.Sprintf(format, args...))
+}
+
+func (b *bench) problem(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	b.rep.Problems = append(b.rep.Problems, msg)
+	b.logf("PROBLEM: %s", msg)
+}
+
+// chatBody builds an OpenAI chat completion request body. Streams ask for
+// the usage chunk, so that direct and gateway clients read the same events.
+func chatBody(model, prompt string, stream bool) []byte {
+	type message struct {
+		Role    string `json:"role"`
+		Content string `json:"content"`
+	}
+	type streamOptions struct {
+		IncludeUsage bool `json:"include_usage"`
+	}
+	body := struct {
+		Model         string         `json:"model"`
+		Messages      []message      `json:"messages"`
+		Stream        bool           `json:"stream"`
+		StreamOptions *streamOptions `json:"stream_options,omitempty"`
+	}{Model: model, Messages: []message{{Role: "user", Content: prompt}}, Stream: stream}
+	if stream {
+		body.StreamOptions = &streamOptions{IncludeUsage: true}
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		panic(err) // cannot happen: plain strings and bools
+	}
+	return data
+}
+
+// buildPrompt returns a one-line prompt for tokens <= 1, else about tokens
+// tokens of common English words (one token each in the usual BPE
+// vocabularies) in sentences of eleven words and a period.
+func buildPrompt(tokens int) string {
+	if tokens <= 1 {
+		return "Say hello in one short sentence."
+	}
+	words := strings.Fields("the quick brown fox jumps over a lazy dog while people watch from their house near old river and green hills under clear blue sky")
+	var sb strings.Builder
+	for i := 0; i < tokens; i++ {
+		if i%12 == 11 {
+			sb.WriteByte('.')
+			continue
+		}
+		if i > 0 {
+			sb.WriteByte(' ')
+		}
+		sb.WriteString(words[i%len(words)])
+	}
+	return sb.String()
+}
