@@ -31,9 +31,14 @@ lint:
 bench: build
 	go run ./cmd/tollgate-bench -gateway bin/tollgate $(BENCH_ARGS)
 
-# PLACEHOLDER: fuzz targets are being written; this will run each one for a while.
+# fuzz each parser for FUZZTIME (CI runs a short count-bounded smoke of the same targets)
+FUZZTIME ?= 60s
 fuzz:
-	@echo "make fuzz: no fuzz targets wired up yet (see the fuzz section of .ci/run)"
+	go test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./provider/sse
+	go test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./provider/sse
+	go test -run '^$$' -fuzz '^FuzzParseChat$$' -fuzztime $(FUZZTIME) ./web/api
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./cmd/tollgate/internal/config
+	go test -run '^$$' -fuzz '^FuzzCountChat$$' -fuzztime $(FUZZTIME) ./metering/tokens
 
 clean:
 	rm -rf bin
