@@ -185,6 +185,17 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Tokens counts tokens where the upstream reports none.
 	Tokens TokenCounter
+	// Images downloads images given by URL for providers that accept only
+	// inline image data (Gemini, Bedrock).
+	Images ImageFetcher
+}
+
+// ImageFetcher downloads an image a client referenced by URL. The
+// gateway's implementation (provider/imagefetch) refuses private and
+// loopback addresses, non-image content and oversized bodies.
+type ImageFetcher interface {
+	// FetchImage returns the image's media type (image/png, …) and bytes.
+	FetchImage(ctx context.Context, url string) (mediaType string, data []byte, err error)
 }
 
 // TokenCounter counts tokens the way the upstream would, for estimates.

@@ -1,26 +1,26 @@
-package mock
+package openaiwire
 
 import (
 	"encoding/json"
 	"testing"
 )
 
-// checkString checks appendString against encoding/json: valid JSON that
+// checkString checks AppendString against encoding/json: valid JSON that
 // decodes to what json.Marshal(s) decodes to (invalid UTF-8 bytes become
 // U+FFFD in both).
 func checkString(t *testing.T, s string) {
 	t.Helper()
-	b := appendString([]byte("x"), s)
+	b := AppendString([]byte("x"), s)
 	var got, want string
 	if err := json.Unmarshal(b[1:], &got); err != nil || b[0] != 'x' {
-		t.Fatalf("appendString(%q) = %s: %v", s, b, err)
+		t.Fatalf("AppendString(%q) = %s: %v", s, b, err)
 	}
 	ref, _ := json.Marshal(s)
 	if err := json.Unmarshal(ref, &want); err != nil {
 		t.Fatal(err)
 	}
 	if got != want {
-		t.Errorf("appendString(%q) decodes to %q, want %q", s, got, want)
+		t.Errorf("AppendString(%q) decodes to %q, want %q", s, got, want)
 	}
 }
 
