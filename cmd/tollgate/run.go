@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate-gw/tollgate/metering"
 	"github.com/tollgate-gw/tollgate/metering/tokens"
 	"github.com/tollgate-gw/tollgate/provider"
+	"github.com/tollgate-gw/tollgate/provider/imagefetch"
 	"github.com/tollgate-gw/tollgate/provider/mock"
 	"github.com/tollgate-gw/tollgate/provider/openai"
 	"github.com/tollgate-gw/tollgate/router"
@@ -108,7 +109,7 @@ func build(getenv func(string) string, stderr io.Writer) (*gateway, error) {
 		return nil, err
 	}
 	counter := tokens.New()
-	deps := provider.Deps{HTTPClient: newUpstreamClient(), Tokens: counter}
+	deps := provider.Deps{HTTPClient: newUpstreamClient(), Tokens: counter, Images: imagefetch.New(imagefetch.Options{})}
 	providers, err := buildProviders(cfg, deps, log)
 	if err != nil {
 		return nil, err
