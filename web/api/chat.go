@@ -44,20 +44,32 @@ func (s *Server) chatCompletions(c echo.Context, st *reqState) error {
 	if p.Stream {
 		return s.chatStream(c, st, route, req)
 	}
-	ctx := c.Request().Context()
-	resp, res, err := s.router.ChatCompletion(ctx, route, req)
-	st.provider, st.upstream = res.Provider, res.Model
+	resp, res, err := s.router.ChatCompletion(c.Request().Context(), route, req)
 	if err != nil {
-		e := errorFor(err, p.Model, route.Direct)
-		s.record(ctx, st, nil, e.Status, err)
-		return e
+		return s.fail(c, st, route, res, err)
 	}
-	if resp.Model != "" {
-		st.upstream = resp.Model
+	return s.answer(c, st, res, resp.Body, resp.Model, &resp.Usage)
+}
+
+// fail meters a request whose upstream call failed and returns the
+// client's error.
+func (s *Server) fail(c echo.Context, st *reqState, route *router.Route, res router.Result, err error) error {
+	st.provider, st.upstream = res.Provider, res.Model
+	e := errorFor(err, st.model, route.Direct)
+	s.record(c.Request().Context(), st, nil, e.Status, err)
+	return e
+}
+
+// answer writes a whole upstream answer and meters it. model is the
+// upstream's own name for the model, when it reported one.
+func (s *Server) answer(c echo.Context, st *reqState, res router.Result, body []byte, model string, u *provider.Usage) error {
+	st.provider, st.upstream = res.Provider, res.Model
+	if model != "" {
+		st.upstream = model
 	}
 	s.setRouteHeaders(c, st)
-	s.record(ctx, st, &resp.Usage, http.StatusOK, nil)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, resp.Body)
+	s.record(c.Request().Context(), st, u, http.StatusOK, nil)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }
 
 // chatStream relays a streaming answer chunk by chunk, flushing each as it
@@ -66,12 +78,10 @@ func (s *Server) chatCompletions(c echo.Context, st *reqState) error {
 func (s *Server) chatStream(c echo.Context, st *reqState, route *router.Route, req *provider.ChatRequest) error {
 	ctx := c.Request().Context()
 	stream, res, err := s.router.ChatCompletionStream(ctx, route, req)
-	st.provider, st.upstream = res.Provider, res.Model
 	if err != nil {
-		e := errorFor(err, st.model, route.Direct)
-		s.record(ctx, st, nil, e.Status, err)
-		return e
+		return s.fail(c, st, route, res, err)
 	}
+	st.provider, st.upstream = res.Provider, res.Model
 	defer stream.Close()
 	first, err := stream.Next()
 	if err != nil && err != io.EOF {

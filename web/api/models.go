@@ -70,20 +70,11 @@ func (s *Server) embeddings(c echo.Context, st *reqState) error {
 	if !ok {
 		return errModelNotFound(model)
 	}
-	ctx := c.Request().Context()
-	resp, res, err := s.router.Embeddings(ctx, route, &provider.EmbeddingsRequest{Body: body})
-	st.provider, st.upstream = res.Provider, res.Model
+	resp, res, err := s.router.Embeddings(c.Request().Context(), route, &provider.EmbeddingsRequest{Body: body})
 	if err != nil {
-		e := errorFor(err, model, route.Direct)
-		s.record(ctx, st, nil, e.Status, err)
-		return e
+		return s.fail(c, st, route, res, err)
 	}
-	if resp.Model != "" {
-		st.upstream = resp.Model
-	}
-	s.setRouteHeaders(c, st)
-	s.record(ctx, st, &resp.Usage, http.StatusOK, nil)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, resp.Body)
+	return s.answer(c, st, res, resp.Body, resp.Model, &resp.Usage)
 }
 
 // parseEmbeddings checks an embeddings request and returns its model.
