@@ -402,8 +402,8 @@ func TestE2EErrors(t *testing.T) {
 			if status != tc.status {
 				t.Fatalf("status %d, want %d: %s", status, tc.status, body)
 			}
-			if h.Get("X-Request-Id") == "" {
-				t.Error("no x-request-id")
+			if h.Get("X-Request-Id") == "" || h.Get("X-Tollgate-Cache") == "" {
+				t.Error("no x-request-id or x-tollgate-cache")
 			}
 			if strings.Contains(string(body), "sk-") {
 				t.Errorf("body leaks a key: %s", body)

@@ -34,8 +34,7 @@ func (s *Server) chatCompletions(c echo.Context, st *reqState) error {
 	if perr != nil {
 		return perr
 	}
-	st.model, st.stream, st.cache, st.endpoint = p.Model, p.Stream, cacheBypass, "chat.completions"
-	c.Response().Header()[hdrCache] = []string{st.cache}
+	st.model, st.stream, st.endpoint = p.Model, p.Stream, "chat.completions"
 	route, ok := s.router.Resolve(p.Model)
 	if !ok {
 		return errModelNotFound(p.Model)

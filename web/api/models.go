@@ -64,8 +64,7 @@ func (s *Server) embeddings(c echo.Context, st *reqState) error {
 	if perr != nil {
 		return perr
 	}
-	st.model, st.cache, st.endpoint = model, cacheBypass, "embeddings"
-	c.Response().Header()[hdrCache] = []string{st.cache}
+	st.model, st.endpoint = model, "embeddings"
 	route, ok := s.router.Resolve(model)
 	if !ok {
 		return errModelNotFound(model)

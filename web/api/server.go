@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -135,11 +136,13 @@ type handlerFunc func(c echo.Context, st *reqState) error
 
 // wrap gives a handler its request id, recovers its panics, writes its
 // error, and logs one line for the request.
-func (s *Server) wrap(h handlerFunc) echo.HandlerFunc {
+func (s *Server) wrap(fn handlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		st := &reqState{start: s.now(), id: s.requestID(c.Request())}
-		c.Response().Header()["X-Request-Id"] = []string{st.id}
-		err := s.invoke(h, c, st)
+		st := &reqState{start: s.now(), id: s.requestID(c.Request()), cache: cacheBypass}
+		h := c.Response().Header()
+		h["X-Request-Id"] = []string{st.id}
+		h[hdrCache] = []string{cacheBypass} // handlers that consult the cache overwrite it
+		err := s.invoke(fn, c, st)
 		if err != nil {
 			st.err = err
 			s.writeError(c, errorFor(err, st.model, false))
@@ -187,6 +190,9 @@ func (s *Server) routeError(err error, c echo.Context) {
 	}
 	st := &reqState{start: s.now(), id: s.requestID(c.Request()), err: err}
 	c.Response().Header()["X-Request-Id"] = []string{st.id}
+	if strings.HasPrefix(c.Request().URL.Path, "/v1/") {
+		c.Response().Header()[hdrCache] = []string{cacheBypass}
+	}
 	var he *echo.HTTPError
 	e := errInternal(err)
 	if errors.As(err, &he) {
