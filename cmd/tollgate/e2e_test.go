@@ -621,3 +621,38 @@ func TestE2EDefaultsServeMockEcho(t *testing.T) {
 		t.Errorf("answer %q", resp.Choices[0].Message.Content)
 	}
 }
+
+// TestE2ENativeProviderRegistered drives a translating adapter through the
+// real serve path: config type → factory in run.go → adapter → a fake
+// upstream speaking the provider's own wire format.
+func TestE2ENativeProviderRegistered(t *testing.T) {
+	up := pt.NewUpstream(t, func(r pt.Recorded) pt.Reply {
+		if r.Path != "/v1/messages" || r.Header.Get("X-Api-Key") != "sk-ant-secret" {
+			return pt.JSON(404, []byte(`{"type":"error","error":{"type":"not_found_error","message":"wrong path or key"}}`))
+		}
+		return pt.JSON(200, []byte(`{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku-4-5",
+			"content":[{"type":"text","text":"Bonjour !"}],"stop_reason":"end_turn","stop_sequence":null,
+			"usage":{"input_tokens":10,"output_tokens":3}}`))
+	})
+	g := startGateway(t, `
+providers:
+  - name: claude
+    type: anthropic
+    base_url: ${UPSTREAM}
+    api_key: sk-ant-secret
+models:
+  - name: chat
+    targets: [{provider: claude, model: claude-haiku-4-5}]
+`, map[string]string{"UPSTREAM": up.URL})
+	resp, err := g.client().CreateChatCompletion(context.Background(), goopenai.ChatCompletionRequest{
+		Model: "chat", Messages: []goopenai.ChatCompletionMessage{{Role: "user", Content: "Say hello in French."}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Choices[0].Message.Content != "Bonjour !" || resp.Usage.TotalTokens != 13 || resp.Header().Get("X-Tollgate-Provider") != "claude" {
+		t.Errorf("answer %+v", resp)
+	}
+	if got := gjson.GetBytes(up.Requests()[0].Body, "max_tokens").Int(); got == 0 {
+		t.Error("max_tokens not set for Anthropic")
+	}
+}

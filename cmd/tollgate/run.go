@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate-gw/tollgate/metering"
 	"github.com/tollgate-gw/tollgate/metering/tokens"
 	"github.com/tollgate-gw/tollgate/provider"
+	"github.com/tollgate-gw/tollgate/provider/anthropic"
 	"github.com/tollgate-gw/tollgate/provider/imagefetch"
 	"github.com/tollgate-gw/tollgate/provider/mock"
 	"github.com/tollgate-gw/tollgate/provider/openai"
@@ -31,6 +32,7 @@ var factories = map[string]provider.Factory{
 	"openai-compatible": openai.New,
 	"ollama":            openai.New,
 	"mock":              mock.New,
+	"anthropic":         anthropic.New,
 }
 
 // run executes one subcommand. ready, when not nil, receives the address
