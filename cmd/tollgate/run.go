@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate-gw/tollgate/metering/tokens"
 	"github.com/tollgate-gw/tollgate/provider"
 	"github.com/tollgate-gw/tollgate/provider/anthropic"
+	"github.com/tollgate-gw/tollgate/provider/azure"
 	"github.com/tollgate-gw/tollgate/provider/imagefetch"
 	"github.com/tollgate-gw/tollgate/provider/mock"
 	"github.com/tollgate-gw/tollgate/provider/openai"
@@ -33,6 +34,7 @@ var factories = map[string]provider.Factory{
 	"ollama":            openai.New,
 	"mock":              mock.New,
 	"anthropic":         anthropic.New,
+	"azure":             azure.New,
 }
 
 // run executes one subcommand. ready, when not nil, receives the address

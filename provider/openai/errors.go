@@ -81,11 +81,19 @@ func (a *Adapter) bodyError(status int, h http.Header, e gjson.Result) *provider
 	if f.code == "insufficient_quota" || f.typ == "insufficient_quota" {
 		kind = provider.KindQuota
 	}
+	var retryHint time.Duration
+	if a.classify != nil {
+		kind, retryHint = a.classify(ErrorInfo{Status: status, Header: h,
+			Message: f.message, Type: f.typ, Code: f.code, Param: f.param}, kind)
+	}
 	pe := &provider.Error{
 		Provider:   a.name,
 		Kind:       kind,
 		Status:     status,
 		RetryAfter: provider.ParseRetryAfter(h, time.Now()),
+	}
+	if pe.RetryAfter == 0 {
+		pe.RetryAfter = retryHint
 	}
 	switch kind {
 	case provider.KindAuth:

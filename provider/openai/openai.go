@@ -9,6 +9,10 @@
 // does not interpret survive the round trip unchanged. Answers are
 // forwarded as the upstream sent them; the adapter only reads the usage
 // and the model out of them.
+//
+// NewWithOptions adapts the adapter to a service that speaks this wire
+// format with differences in its URLs, credential header, accepted fields
+// or error wording; provider/azure is built on it.
 package openai
 
 import (
@@ -20,6 +24,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -39,15 +44,23 @@ type Adapter struct {
 	name          string
 	chatURL       string
 	embeddingsURL string
-	auth          string
-	headers       [][2]string
-	transport     http.RoundTripper
-	tokens        provider.TokenCounter
+	// authHeader (canonical) carries auth, the credential.
+	authHeader string
+	auth       string
+	headers    [][2]string
+	transport  http.RoundTripper
+	tokens     provider.TokenCounter
 	// readers recycles SSE readers (and their buffers) across streams.
 	readers sync.Pool
 	// maxTokensOnly renames max_completion_tokens to max_tokens for
 	// servers that read only the latter (Ollama).
 	maxTokensOnly bool
+	// chatURLFor, embeddingsURLFor, editHook and classify are the
+	// caller's Options, nil when not set.
+	chatURLFor       func(model string) string
+	embeddingsURLFor func(model string) string
+	editHook         func(req *provider.ChatRequest, body []byte, stream bool) ([]byte, error)
+	classify         func(e ErrorInfo, kind provider.Kind) (provider.Kind, time.Duration)
 }
 
 var (
@@ -64,6 +77,16 @@ const (
 // New builds an adapter for a provider of type openai, openai-compatible or
 // ollama. It is a provider.Factory.
 func New(cfg provider.Config, deps provider.Deps) (provider.Adapter, error) {
+	a, err := NewWithOptions(cfg, deps, Options{})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// NewWithOptions builds an adapter as New does, adapted by o to a service
+// that speaks OpenAI's wire format with differences (Azure OpenAI).
+func NewWithOptions(cfg provider.Config, deps provider.Deps, o Options) (*Adapter, error) {
 	base := cfg.BaseURL
 	if base == "" {
 		switch cfg.Type {
@@ -93,11 +116,22 @@ func New(cfg provider.Config, deps provider.Deps) (provider.Adapter, error) {
 		transport:     deps.HTTPClient.Transport,
 		tokens:        deps.Tokens,
 		maxTokensOnly: cfg.Type == "ollama",
+
+		authHeader:       "Authorization",
+		chatURLFor:       o.ChatURL,
+		embeddingsURLFor: o.EmbeddingsURL,
+		editHook:         o.EditChat,
+		classify:         o.Classify,
 	}
 	if a.transport == nil {
 		a.transport = http.DefaultTransport
 	}
-	if cfg.APIKey != "" {
+	switch {
+	case cfg.APIKey == "":
+	case o.AuthHeader != "":
+		a.authHeader = http.CanonicalHeaderKey(o.AuthHeader)
+		a.auth = cfg.APIKey
+	default:
 		a.auth = "Bearer " + cfg.APIKey
 	}
 	for k, v := range cfg.Headers {
@@ -112,7 +146,7 @@ func (a *Adapter) ChatCompletion(ctx context.Context, req *provider.ChatRequest)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := a.post(ctx, a.chatURL, body, false)
+	resp, err := a.post(ctx, a.chatURLOf(req.Model), body, false)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +182,7 @@ func (a *Adapter) ChatCompletionStream(ctx context.Context, req *provider.ChatRe
 	if err != nil {
 		return nil, err
 	}
-	resp, err := a.post(ctx, a.chatURL, body, true)
+	resp, err := a.post(ctx, a.chatURLOf(req.Model), body, true)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +206,11 @@ func (a *Adapter) Embeddings(ctx context.Context, req *provider.EmbeddingsReques
 	if err != nil {
 		return nil, fmt.Errorf("openai: set model: %w", err)
 	}
-	resp, err := a.post(ctx, a.embeddingsURL, body, false)
+	u := a.embeddingsURL
+	if a.embeddingsURLFor != nil {
+		u = a.embeddingsURLFor(req.Model)
+	}
+	resp, err := a.post(ctx, u, body, false)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +259,18 @@ func (a *Adapter) editChat(req *provider.ChatRequest, stream bool) ([]byte, erro
 			}
 		}
 	}
+	if a.editHook != nil {
+		return a.editHook(req, body, stream)
+	}
 	return body, nil
+}
+
+// chatURLOf returns the chat completions URL for an upstream model.
+func (a *Adapter) chatURLOf(model string) string {
+	if a.chatURLFor != nil {
+		return a.chatURLFor(model)
+	}
+	return a.chatURL
 }
 
 // post sends body to u and returns the response, whatever its status.
@@ -238,7 +287,7 @@ func (a *Adapter) post(ctx context.Context, u string, body []byte, stream bool) 
 		h["Accept"] = []string{"application/json"}
 	}
 	if a.auth != "" {
-		h["Authorization"] = []string{a.auth}
+		h[a.authHeader] = []string{a.auth}
 	}
 	for _, kv := range a.headers {
 		h.Set(kv[0], kv[1])
