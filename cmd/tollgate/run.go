@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate-gw/tollgate/provider"
 	"github.com/tollgate-gw/tollgate/provider/anthropic"
 	"github.com/tollgate-gw/tollgate/provider/azure"
+	"github.com/tollgate-gw/tollgate/provider/gemini"
 	"github.com/tollgate-gw/tollgate/provider/imagefetch"
 	"github.com/tollgate-gw/tollgate/provider/mock"
 	"github.com/tollgate-gw/tollgate/provider/openai"
@@ -35,6 +36,7 @@ var factories = map[string]provider.Factory{
 	"mock":              mock.New,
 	"anthropic":         anthropic.New,
 	"azure":             azure.New,
+	"gemini":            gemini.New,
 }
 
 // run executes one subcommand. ready, when not nil, receives the address
