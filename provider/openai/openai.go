@@ -146,26 +146,15 @@ func (a *Adapter) ChatCompletion(ctx context.Context, req *provider.ChatRequest)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := a.post(ctx, a.chatURLOf(req.Model), body, false)
+	data, header, err := a.postJSON(ctx, a.chatURLOf(req.Model), body)
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := readBody(resp, maxResponseBytes)
-	if err != nil {
-		return nil, a.transportError(ctx, "read response", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, a.statusError(resp, data)
-	}
-	if !gjson.ValidBytes(data) {
-		return nil, provider.Errorf(a.name, provider.KindServer, "provider %q sent an answer that is not JSON", a.name)
 	}
 	// data is never modified after this point, so views into it are safe.
 	f := gjson.GetMany(view(data), "choices", "error", "model", "usage")
 	if !f[0].Exists() && f[1].Exists() {
 		// Some servers (OpenRouter) report failures inside a 200.
-		return nil, a.bodyError(http.StatusBadGateway, resp.Header, f[1])
+		return nil, a.bodyError(http.StatusBadGateway, header, f[1])
 	}
 	out := &provider.ChatResponse{Body: data, Model: f[2].String()}
 	if u, ok := parseUsage(f[3]); ok {
@@ -210,20 +199,9 @@ func (a *Adapter) Embeddings(ctx context.Context, req *provider.EmbeddingsReques
 	if a.embeddingsURLFor != nil {
 		u = a.embeddingsURLFor(req.Model)
 	}
-	resp, err := a.post(ctx, u, body, false)
+	data, _, err := a.postJSON(ctx, u, body)
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := readBody(resp, maxResponseBytes)
-	if err != nil {
-		return nil, a.transportError(ctx, "read response", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, a.statusError(resp, data)
-	}
-	if !gjson.ValidBytes(data) {
-		return nil, provider.Errorf(a.name, provider.KindServer, "provider %q sent an answer that is not JSON", a.name)
 	}
 	f := gjson.GetMany(view(data), "model", "usage.prompt_tokens", "usage.total_tokens")
 	p := int(f[1].Int())
@@ -271,6 +249,27 @@ func (a *Adapter) chatURLOf(model string) string {
 		return a.chatURLFor(model)
 	}
 	return a.chatURL
+}
+
+// postJSON sends a non-streaming request and returns the body of a 200
+// answer that is valid JSON, with its header; any other answer is an error.
+func (a *Adapter) postJSON(ctx context.Context, u string, body []byte) ([]byte, http.Header, error) {
+	resp, err := a.post(ctx, u, body, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := readBody(resp, maxResponseBytes)
+	if err != nil {
+		return nil, nil, a.transportError(ctx, "read response", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, a.statusError(resp, data)
+	}
+	if !gjson.ValidBytes(data) {
+		return nil, nil, provider.Errorf(a.name, provider.KindServer, "provider %q sent an answer that is not JSON", a.name)
+	}
+	return data, resp.Header, nil
 }
 
 // post sends body to u and returns the response, whatever its status.
