@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate-gw/tollgate/provider"
 	"github.com/tollgate-gw/tollgate/provider/anthropic"
 	"github.com/tollgate-gw/tollgate/provider/azure"
+	"github.com/tollgate-gw/tollgate/provider/bedrock"
 	"github.com/tollgate-gw/tollgate/provider/gemini"
 	"github.com/tollgate-gw/tollgate/provider/imagefetch"
 	"github.com/tollgate-gw/tollgate/provider/mock"
@@ -37,6 +38,7 @@ var factories = map[string]provider.Factory{
 	"anthropic":         anthropic.New,
 	"azure":             azure.New,
 	"gemini":            gemini.New,
+	"bedrock":           bedrock.New,
 }
 
 // run executes one subcommand. ready, when not nil, receives the address
