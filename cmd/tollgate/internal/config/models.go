@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tollgate-gw/tollgate/metering/pricing"
 )
 
 // maxWeight bounds a target's weight so that sums cannot overflow.
@@ -119,7 +121,7 @@ func (d *decoder) pricing(n *yaml.Node, path string) Pricing {
 		if !ok {
 			return 0, false
 		}
-		v, err := parseMicros(s)
+		v, err := pricing.ParseMicros(s)
 		if err != nil {
 			d.addf(f[key].Line, path+"."+key, "invalid price %q: %v", s, err)
 			return 0, false

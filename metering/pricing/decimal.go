@@ -1,4 +1,4 @@
-package config
+package pricing
 
 import (
 	"errors"
@@ -6,11 +6,11 @@ import (
 	"strings"
 )
 
-// parseMicros parses a non-negative decimal number of USD written as text,
+// ParseMicros parses a non-negative decimal number of USD written as text,
 // such as "0.15", "2.5", "3" or ".075", into integer micro-USD without going
 // through floating point. More than six decimal places are allowed only when
 // the extra digits are zeros.
-func parseMicros(s string) (int64, error) {
+func ParseMicros(s string) (int64, error) {
 	s = strings.TrimPrefix(s, "+")
 	if strings.HasPrefix(s, "-") {
 		return 0, errors.New("must not be negative")

@@ -1,4 +1,4 @@
-package config
+package pricing
 
 import "testing"
 
@@ -28,34 +28,15 @@ func TestParseMicros(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := parseMicros(tt.in)
+			got, err := ParseMicros(tt.in)
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err {
-					t.Errorf("parseMicros(%q) error = %v, want %q", tt.in, err, tt.err)
+					t.Errorf("ParseMicros(%q) error = %v, want %q", tt.in, err, tt.err)
 				}
 				return
 			}
 			if err != nil || got != tt.want {
-				t.Errorf("parseMicros(%q) = %d, %v, want %d", tt.in, got, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestHint(t *testing.T) {
-	known := []string{"providers", "models", "cache", "limits", "server"}
-	tests := []struct{ word, want string }{
-		{"provider", ` (did you mean "providers"?)`},
-		{"modles", ` (did you mean "models"?)`},
-		{"cahce", ` (did you mean "cache"?)`},
-		{"servers", ` (did you mean "server"?)`},
-		{"x", ""},
-		{"routes", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.word, func(t *testing.T) {
-			if got := hint(tt.word, known); got != tt.want {
-				t.Errorf("hint(%q) = %q, want %q", tt.word, got, tt.want)
+				t.Errorf("ParseMicros(%q) = %d, %v, want %d", tt.in, got, err, tt.want)
 			}
 		})
 	}
