@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate-gw/tollgate/provider"
 	"github.com/tollgate-gw/tollgate/provider/sse"
 	"github.com/tollgate-gw/tollgate/router"
+	"github.com/tollgate-gw/tollgate/store/keyring"
 )
 
 // Response header names (CONTRACT §3).
@@ -26,6 +27,10 @@ const cacheBypass = "BYPASS"
 
 // chatCompletions serves POST /v1/chat/completions.
 func (s *Server) chatCompletions(c echo.Context, st *reqState) error {
+	principal, err := s.authenticate(c, st)
+	if err != nil {
+		return err
+	}
 	body, err := s.readBody(c)
 	if err != nil {
 		return err
@@ -35,9 +40,9 @@ func (s *Server) chatCompletions(c echo.Context, st *reqState) error {
 		return perr
 	}
 	st.model, st.stream, st.endpoint = p.Model, p.Stream, "chat.completions"
-	route, ok := s.router.Resolve(p.Model)
-	if !ok {
-		return errModelNotFound(p.Model)
+	route, err := s.resolve(principal, p.Model)
+	if err != nil {
+		return err
 	}
 	req := &provider.ChatRequest{Body: body, Stream: p.Stream, IncludeUsage: p.IncludeUsage}
 	if p.Stream {
@@ -142,6 +147,20 @@ func (s *Server) relay(w *echo.Response, stream provider.Stream, c provider.Chun
 	return err
 }
 
+// resolve finds the route of a model the principal may use. A model the
+// key may not use is 403 even when it does not exist, so that keys cannot
+// probe the gateway's model list.
+func (s *Server) resolve(p *keyring.Principal, model string) (*router.Route, error) {
+	if p != nil && !p.Allows(model) {
+		return nil, errModelNotAllowed(model)
+	}
+	route, ok := s.router.Resolve(model)
+	if !ok {
+		return nil, errModelNotFound(model)
+	}
+	return route, nil
+}
+
 // setRouteHeaders names who answered.
 func (s *Server) setRouteHeaders(c echo.Context, st *reqState) {
 	h := c.Response().Header()
@@ -158,6 +177,8 @@ func (s *Server) setRouteHeaders(c echo.Context, st *reqState) {
 func (s *Server) record(ctx context.Context, st *reqState, u *provider.Usage, status int, err error) {
 	ev := &metering.Event{
 		RequestID:      st.id,
+		KeyID:          st.keyID,
+		CustomerID:     st.customerID,
 		Endpoint:       st.endpoint,
 		Model:          st.model,
 		Provider:       st.provider,

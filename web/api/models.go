@@ -30,10 +30,17 @@ func ownerOf(id string, direct bool) string {
 
 // listModels serves GET /v1/models: the public models, then the
 // "provider/model" names the providers know without a network call.
-func (s *Server) listModels(c echo.Context, _ *reqState) error {
+func (s *Server) listModels(c echo.Context, st *reqState) error {
+	principal, err := s.authenticate(c, st)
+	if err != nil {
+		return err
+	}
 	names := s.router.Models()
 	data := make([]modelObject, 0, len(names))
 	for _, id := range names {
+		if principal != nil && !principal.Allows(id) {
+			continue
+		}
 		r, ok := s.router.Resolve(id)
 		data = append(data, modelObject{ID: id, Object: "model", Created: s.started, OwnedBy: ownerOf(id, ok && r.Direct)})
 	}
@@ -45,17 +52,25 @@ func (s *Server) listModels(c echo.Context, _ *reqState) error {
 
 // getModel serves GET /v1/models/{id}; the id may contain a slash.
 func (s *Server) getModel(c echo.Context, st *reqState) error {
+	principal, err := s.authenticate(c, st)
+	if err != nil {
+		return err
+	}
 	id := c.Param("*")
 	st.model = id
-	r, ok := s.router.Resolve(id)
-	if !ok || id == "" {
-		return errModelNotFound(id)
+	r, err := s.resolve(principal, id)
+	if err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, modelObject{ID: id, Object: "model", Created: s.started, OwnedBy: ownerOf(id, r.Direct)})
 }
 
 // embeddings serves POST /v1/embeddings.
 func (s *Server) embeddings(c echo.Context, st *reqState) error {
+	principal, err := s.authenticate(c, st)
+	if err != nil {
+		return err
+	}
 	body, err := s.readBody(c)
 	if err != nil {
 		return err
@@ -65,9 +80,9 @@ func (s *Server) embeddings(c echo.Context, st *reqState) error {
 		return perr
 	}
 	st.model, st.endpoint = model, "embeddings"
-	route, ok := s.router.Resolve(model)
-	if !ok {
-		return errModelNotFound(model)
+	route, err := s.resolve(principal, model)
+	if err != nil {
+		return err
 	}
 	resp, res, err := s.router.Embeddings(c.Request().Context(), route, &provider.EmbeddingsRequest{Body: body})
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/tollgate-gw/tollgate/metering"
 	"github.com/tollgate-gw/tollgate/router"
+	"github.com/tollgate-gw/tollgate/store/keyring"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Options leaves it
@@ -47,6 +48,11 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Keys resolves client keys; nil serves /v1 without keys (tests and
+	// embedding only: the gateway always sets it).
+	Keys *keyring.Keyring
+	// Admin enables the admin API; nil leaves /admin unserved.
+	Admin *Admin
 }
 
 // Server serves the client API. Create it with New; it is safe for
@@ -60,6 +66,7 @@ type Server struct {
 	ready    func(ctx context.Context) error
 	now      func() time.Time
 	started  int64
+	keys     *keyring.Keyring
 
 	idPrefix string
 	idSeq    atomic.Uint64
@@ -77,6 +84,7 @@ func New(o Options) (*Server, error) {
 		maxBody:  o.MaxBodyBytes,
 		ready:    o.Ready,
 		now:      o.Now,
+		keys:     o.Keys,
 	}
 	if s.recorder == nil {
 		s.recorder = metering.Discard{}
@@ -105,6 +113,12 @@ func New(o Options) (*Server, error) {
 	e.POST("/v1/embeddings", s.wrap(s.embeddings))
 	e.GET("/v1/models", s.wrap(s.listModels))
 	e.GET("/v1/models/*", s.wrap(s.getModel))
+	if o.Admin != nil {
+		if o.Admin.Store == nil || o.Admin.Keyring == nil {
+			return nil, errors.New("api: the admin API needs a store and a keyring")
+		}
+		s.registerAdmin(e, o.Admin)
+	}
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	s.echo = e
@@ -128,6 +142,9 @@ type reqState struct {
 	tokensOut int
 	estimated bool
 	err       error
+	// keyID and customerID identify the client once authenticated.
+	keyID      string
+	customerID string
 }
 
 // handlerFunc is a client API handler: it writes the success answer and
@@ -264,6 +281,9 @@ func (s *Server) logRequest(c echo.Context, st *reqState) {
 	}
 	if st.cache != "" {
 		attrs = append(attrs, slog.String("cache", st.cache))
+	}
+	if st.keyID != "" {
+		attrs = append(attrs, slog.String("key_id", st.keyID), slog.String("customer_id", st.customerID))
 	}
 	if st.err != nil {
 		attrs = append(attrs, slog.String("error", st.err.Error()))
