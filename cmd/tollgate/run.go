@@ -137,7 +137,7 @@ func build(getenv func(string) string, stderr io.Writer) (*gateway, error) {
 	}
 	srv, err := api.New(api.Options{
 		Router:       table,
-		Recorder:     metering.LogRecorder{Logger: log},
+		Meter:        &metering.Meter{Logger: log},
 		Logger:       log,
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
 	})

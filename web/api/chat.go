@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -44,6 +45,9 @@ func (s *Server) chatCompletions(c echo.Context, st *reqState) error {
 	if err != nil {
 		return err
 	}
+	if err := s.admit(c, st, principal, p.Model, body); err != nil {
+		return err
+	}
 	req := &provider.ChatRequest{Body: body, Stream: p.Stream, IncludeUsage: p.IncludeUsage}
 	if p.Stream {
 		return s.chatStream(c, st, route, req)
@@ -72,8 +76,31 @@ func (s *Server) answer(c echo.Context, st *reqState, res router.Result, body []
 		st.upstream = model
 	}
 	s.setRouteHeaders(c, st)
-	s.record(c.Request().Context(), st, u, http.StatusOK, nil)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
+	err := c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
+	s.record(c.Request().Context(), st, u, http.StatusOK, nil) // after the answer: metering never delays it
+	return err
+}
+
+// admit reserves the request against the key's limits, sets the
+// x-ratelimit-* headers, and answers 429 when a limit refuses.
+func (s *Server) admit(c echo.Context, st *reqState, p *keyring.Principal, model string, body []byte) error {
+	adm, dec, err := s.meter.Admit(c.Request().Context(), p, model, body)
+	if err != nil {
+		return errInternal(err)
+	}
+	st.adm = adm
+	h := c.Response().Header()
+	dec.Headers.Apply(h.Set)
+	if dec.Allowed {
+		return nil
+	}
+	e := &Error{Status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: "rate_limit_exceeded", RetryAfter: dec.RetryAfter,
+		Message: fmt.Sprintf("Rate limit reached for this API key (%s). Try again in %s.", dec.Limit, retryAfterSeconds(dec.RetryAfter)+"s")}
+	if dec.Quota {
+		e.Type, e.Code = "insufficient_quota", "insufficient_quota"
+		e.Message = fmt.Sprintf("You exceeded your current quota (%s). It resets in %ss.", dec.Limit, retryAfterSeconds(dec.RetryAfter))
+	}
+	return e
 }
 
 // chatStream relays a streaming answer chunk by chunk, flushing each as it
@@ -194,7 +221,11 @@ func (s *Server) record(ctx context.Context, st *reqState, u *provider.Usage, st
 		ev.Usage = *u
 		st.tokensIn, st.tokensOut, st.estimated = u.PromptTokens, u.CompletionTokens, u.Estimated
 	}
-	s.recorder.Record(context.WithoutCancel(ctx), ev)
+	adm := st.adm
+	if adm == nil {
+		adm = &metering.Admission{}
+	}
+	s.meter.Done(context.WithoutCancel(ctx), adm, ev)
 }
 
 // readBody reads the request body within the size limit.

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tollgate-gw/tollgate/metering"
 	"github.com/tollgate-gw/tollgate/provider"
 	"github.com/tollgate-gw/tollgate/provider/openai"
 	"github.com/tollgate-gw/tollgate/router"
@@ -53,7 +52,7 @@ func benchServer(b *testing.B) *Server {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := New(Options{Router: tb, Recorder: metering.Discard{}, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	s, err := New(Options{Router: tb, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -84,6 +84,9 @@ func (s *Server) embeddings(c echo.Context, st *reqState) error {
 	if err != nil {
 		return err
 	}
+	if err := s.admit(c, st, principal, model, body); err != nil {
+		return err
+	}
 	resp, res, err := s.router.Embeddings(c.Request().Context(), route, &provider.EmbeddingsRequest{Body: body})
 	if err != nil {
 		return s.fail(c, st, route, res, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tollgate-gw/tollgate/metering"
+	"github.com/tollgate-gw/tollgate/metering/limits"
 	"github.com/tollgate-gw/tollgate/router"
 	"github.com/tollgate-gw/tollgate/store/keyring"
 )
@@ -36,9 +37,9 @@ const DefaultMaxBodyBytes = 10 << 20
 type Options struct {
 	// Router resolves model names and dispatches requests.
 	Router *router.Table
-	// Recorder receives one usage event per request that reached a
-	// provider; nil discards them.
-	Recorder metering.Recorder
+	// Meter admits requests against their key's limits and meters what
+	// they used; nil admits everything and logs usage at debug level.
+	Meter Meter
 	// Logger receives the request log lines; nil means slog.Default().
 	Logger *slog.Logger
 	// MaxBodyBytes limits request bodies; zero means DefaultMaxBodyBytes.
@@ -58,15 +59,15 @@ type Options struct {
 // Server serves the client API. Create it with New; it is safe for
 // concurrent use.
 type Server struct {
-	echo     *echo.Echo
-	router   *router.Table
-	recorder metering.Recorder
-	log      *slog.Logger
-	maxBody  int64
-	ready    func(ctx context.Context) error
-	now      func() time.Time
-	started  int64
-	keys     *keyring.Keyring
+	echo    *echo.Echo
+	router  *router.Table
+	meter   Meter
+	log     *slog.Logger
+	maxBody int64
+	ready   func(ctx context.Context) error
+	now     func() time.Time
+	started int64
+	keys    *keyring.Keyring
 
 	idPrefix string
 	idSeq    atomic.Uint64
@@ -78,16 +79,16 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("api: a router is required")
 	}
 	s := &Server{
-		router:   o.Router,
-		recorder: o.Recorder,
-		log:      o.Logger,
-		maxBody:  o.MaxBodyBytes,
-		ready:    o.Ready,
-		now:      o.Now,
-		keys:     o.Keys,
+		router:  o.Router,
+		meter:   o.Meter,
+		log:     o.Logger,
+		maxBody: o.MaxBodyBytes,
+		ready:   o.Ready,
+		now:     o.Now,
+		keys:    o.Keys,
 	}
-	if s.recorder == nil {
-		s.recorder = metering.Discard{}
+	if s.meter == nil {
+		s.meter = &metering.Meter{Logger: s.log}
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -145,6 +146,14 @@ type reqState struct {
 	// keyID and customerID identify the client once authenticated.
 	keyID      string
 	customerID string
+	// adm is the request's admission, settled when it is metered.
+	adm *metering.Admission
+}
+
+// Meter admits and meters requests; metering.Meter implements it.
+type Meter interface {
+	Admit(ctx context.Context, p *keyring.Principal, model string, body []byte) (*metering.Admission, limits.Decision, error)
+	Done(ctx context.Context, adm *metering.Admission, ev *metering.Event)
 }
 
 // handlerFunc is a client API handler: it writes the success answer and

@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate-gw/tollgate/metering"
 	"github.com/tollgate-gw/tollgate/provider"
 	"github.com/tollgate-gw/tollgate/router"
+	"github.com/tollgate-gw/tollgate/store"
 )
 
 // scripted is an adapter whose behaviour each test sets.
@@ -52,15 +53,16 @@ func (s *sliceStream) Usage() provider.Usage { return s.usage }
 func (s *sliceStream) Model() string         { return "up-model" }
 func (s *sliceStream) Close() error          { return nil }
 
+// events is a ledger that keeps what it is given.
 type events struct {
 	mu  sync.Mutex
-	evs []metering.Event
+	evs []store.UsageEvent
 }
 
-func (e *events) Record(_ context.Context, ev *metering.Event) {
+func (e *events) Record(ev store.UsageEvent) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.evs = append(e.evs, *ev)
+	e.evs = append(e.evs, ev)
 }
 
 func newServer(t *testing.T, a provider.Adapter) (*Server, *events) {
@@ -70,7 +72,7 @@ func newServer(t *testing.T, a provider.Adapter) (*Server, *events) {
 		t.Fatal(err)
 	}
 	ev := &events{}
-	s, err := New(Options{Router: tb, Recorder: ev, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := New(Options{Router: tb, Meter: &metering.Meter{Ledger: ev}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,8 +115,8 @@ func TestUsageEventPerRequest(t *testing.T) {
 		t.Fatalf("%d events", len(ev.evs))
 	}
 	e := ev.evs[0]
-	if e.Usage != u || e.Model != "p/m" || e.Provider != "p" || e.UpstreamModel != "m-2024" || e.Status != 200 ||
-		e.RequestID != w.Header().Get("X-Request-Id") || e.Endpoint != "chat.completions" {
+	if e.PromptTokens != 3 || e.CompletionTokens != 4 || e.Model != "p/m" || e.Provider != "p" || e.UpstreamModel != "m-2024" ||
+		e.Status != 200 || e.RequestID != w.Header().Get("X-Request-Id") || e.Endpoint != "chat.completions" || e.Priced {
 		t.Errorf("event %+v", e)
 	}
 	// A request that never reaches a provider yields no event.
@@ -129,7 +131,7 @@ func TestStreamHidesUsageChunkUnlessAsked(t *testing.T) {
 		return []provider.Chunk{{Data: []byte(`{"a":1}`)}, {Data: []byte(`{"u":1}`), UsageOnly: true}}
 	}
 	s, ev := newServer(t, &scripted{stream: func(context.Context) (provider.Stream, error) {
-		return &sliceStream{chunks: chunks(), err: io.EOF, usage: provider.Usage{TotalTokens: 9}}, nil
+		return &sliceStream{chunks: chunks(), err: io.EOF, usage: provider.Usage{PromptTokens: 4, CompletionTokens: 5, TotalTokens: 9}}, nil
 	}})
 	w := do(s, `{"model":"p/m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
 	if got := w.Body.String(); got != "data: {\"a\":1}\n\ndata: [DONE]\n\n" {
@@ -139,7 +141,7 @@ func TestStreamHidesUsageChunkUnlessAsked(t *testing.T) {
 	if got := w.Body.String(); got != "data: {\"a\":1}\n\ndata: {\"u\":1}\n\ndata: [DONE]\n\n" {
 		t.Errorf("with include_usage: %q", got)
 	}
-	if len(ev.evs) != 2 || ev.evs[0].Usage.TotalTokens != 9 || !ev.evs[0].Stream {
+	if len(ev.evs) != 2 || ev.evs[0].PromptTokens+ev.evs[0].CompletionTokens != 9 || !ev.evs[0].Stream {
 		t.Errorf("events %+v", ev.evs)
 	}
 }

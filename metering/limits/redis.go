@@ -1,0 +1,277 @@
+package limits
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ttlGrace keeps a window's Redis keys this long past the window's end, so
+// that a replica whose clock lags a little still finds the window it
+// counts in.
+const ttlGrace = 30 * time.Second
+
+// reserveScript checks and counts one request atomically.
+//
+// KEYS: the key's minute hash, the key's day hash (fields r = requests,
+// t = tokens) and the customer's month spend counter (pico-USD).
+// ARGV: rpm, tpm, rpd, tpd, budget (pico-USD; 0 = not tracked), the
+// tokens to reserve in the minute and the day, the cost to reserve, and
+// the minute and day keys' TTLs in milliseconds.
+// Returns {refused bits, minute requests, minute tokens}, the counts after
+// this request when admitted; or {-1, 0, 0} when the month counter does not
+// exist and must be seeded first.
+//
+// Lua numbers are doubles: counts are compared exactly up to 2^53, which
+// for pico-USD spend is about 9,000 USD; beyond that the budget check is
+// off by a few pico-USD at most. The stored counters stay exact because
+// they are only changed by INCRBY with the integer arguments as sent.
+var reserveScript = redis.NewScript(`
+local rpm, tpm, rpd, tpd = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local budget, tm, td, cost = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local mr, mt, dr, dt, spend = 0, 0, 0, 0, 0
+if rpm > 0 or tpm > 0 then
+  local v = redis.call('HMGET', KEYS[1], 'r', 't')
+  mr, mt = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+end
+if rpd > 0 or tpd > 0 then
+  local v = redis.call('HMGET', KEYS[2], 'r', 't')
+  dr, dt = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+end
+if budget > 0 then
+  local v = redis.call('GET', KEYS[3])
+  if not v then return {-1, 0, 0} end
+  spend = tonumber(v)
+end
+local refused = 0
+if rpm > 0 and mr + 1 > rpm then refused = refused + 1 end
+if tpm > 0 and mt + tm > tpm then refused = refused + 2 end
+if rpd > 0 and dr + 1 > rpd then refused = refused + 4 end
+if tpd > 0 and dt + td > tpd then refused = refused + 8 end
+if budget > 0 and spend + cost > budget then refused = refused + 16 end
+if refused ~= 0 then return {refused, mr, mt} end
+if rpm > 0 then mr = redis.call('HINCRBY', KEYS[1], 'r', 1) end
+if tpm > 0 then mt = redis.call('HINCRBY', KEYS[1], 't', ARGV[6]) end
+if rpm > 0 or tpm > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[9]) end
+if rpd > 0 then redis.call('HINCRBY', KEYS[2], 'r', 1) end
+if tpd > 0 then redis.call('HINCRBY', KEYS[2], 't', ARGV[7]) end
+if rpd > 0 or tpd > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[10]) end
+if budget > 0 and cost > 0 then redis.call('INCRBY', KEYS[3], ARGV[8]) end
+return {0, mr, mt}
+`)
+
+// settleScript applies a settlement's deltas: ARGV are the changes to the
+// minute tokens, the day tokens and the month spend, for the KEYS of
+// reserveScript. A key that no longer exists (its window ended and
+// expired) is left alone rather than re-created without a TTL, and no
+// counter goes below zero.
+var settleScript = redis.NewScript(`
+local function adjust(key, field, delta)
+  if delta == '0' or redis.call('EXISTS', key) == 0 then return end
+  local v
+  if field then v = redis.call('HINCRBY', key, field, delta) else v = redis.call('INCRBY', key, delta) end
+  if v < 0 then
+    if field then redis.call('HINCRBY', key, field, -v) else redis.call('INCRBY', key, -v) end
+  end
+end
+adjust(KEYS[1], 't', ARGV[1])
+adjust(KEYS[2], 't', ARGV[2])
+adjust(KEYS[3], false, ARGV[3])
+return 0
+`)
+
+// Redis is a Limiter whose counters live in Redis, shared exactly by every
+// replica that uses the same Redis and prefix. It is safe for concurrent
+// use.
+//
+// Each Reserve is one Lua script (EVALSHA, falling back to EVAL when Redis
+// has not cached it), so one round trip performs every check and
+// increment atomically. Settle and Release are one script call too, and
+// none at all when the figures equal the reservation. A customer's month
+// counter is seeded from the SpendLoader when it does not exist yet: the
+// script reports it missing, the limiter loads the spend, creates the
+// counter with SET NX (so concurrent seeders agree) and runs the script
+// again; that happens once per customer and month.
+//
+// Keys are Prefix + "{" + customer + "}:" + kind + window start, e.g.
+// "tg:lim:{cus_1}:k:key_1:m:1747218000" for key_1's minute. The start in
+// the name makes windows roll over without deletes; each key expires a
+// little after its window ends. The customer in braces is a Redis Cluster
+// hash tag: all the keys one script touches live in the same slot.
+//
+// Window boundaries come from the gateway's clock (Options.Now), passed to
+// Redis in the key names, so tests can inject time; the TTLs are relative
+// durations computed from the same clock and applied with PEXPIRE, so
+// Redis's own clock only measures them. Replicas should keep their clocks
+// in sync (NTP): around a boundary, a replica whose clock differs counts
+// in the neighbouring window for the difference.
+type Redis struct {
+	client redis.UniversalClient
+	prefix string
+	now    func() time.Time
+	load   SpendLoader
+
+	mu      sync.Mutex
+	seeding map[string]*seeding // by month counter key
+}
+
+// seeding is one month counter being seeded; concurrent Reserves of the
+// customer wait for it instead of loading the spend again.
+type seeding struct {
+	done chan struct{}
+	err  error
+}
+
+var _ Limiter = (*Redis)(nil)
+
+// NewRedis returns a Limiter backed by client.
+func NewRedis(client redis.UniversalClient, opts Options) *Redis {
+	l := &Redis{client: client, prefix: opts.Prefix, now: opts.Now, load: opts.SpendLoader, seeding: map[string]*seeding{}}
+	if l.prefix == "" {
+		l.prefix = DefaultPrefix
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	return l
+}
+
+// Reserve implements Limiter.
+func (l *Redis) Reserve(ctx context.Context, req Request) (Decision, *Reservation, error) {
+	w := windowsAt(l.now())
+	r := newReservation(req, w)
+	p := req.Policy
+	if r.track == 0 {
+		return decide(p, 0, w, 0, 0), r, nil
+	}
+	r.keys = l.keys(req, w)
+	var budget int64
+	if r.track&trackBudget != 0 {
+		budget = p.budgetPicos()
+	}
+	args := []any{
+		p.RPM, p.TPM, p.RPD, p.TPD, budget, r.tpm, r.tpd, r.cost,
+		ttl(w.now, w.minuteEnd()), ttl(w.now, w.dayEnd()),
+	}
+	for range 2 {
+		res, err := reserveScript.Run(ctx, l.client, r.keys, args...).Int64Slice()
+		if err != nil {
+			return Decision{}, nil, fmt.Errorf("limits: reserve: %w", err)
+		}
+		if len(res) != 3 {
+			return Decision{}, nil, fmt.Errorf("limits: reserve: script returned %d values, want 3", len(res))
+		}
+		if res[0] == -1 {
+			if err := l.seed(ctx, req.CustomerID, r.keys[2], w); err != nil {
+				return Decision{}, nil, err
+			}
+			continue
+		}
+		refused := uint8(res[0])
+		d := decide(p, refused, w, res[1], res[2])
+		if refused != 0 {
+			return d, nil, nil
+		}
+		return d, r, nil
+	}
+	return Decision{}, nil, errors.New("limits: reserve: month counter vanished right after seeding")
+}
+
+// keys returns the Redis keys of the minute, day and month counters.
+func (l *Redis) keys(req Request, w windows) []string {
+	tag := req.CustomerID
+	if tag == "" {
+		tag = "k:" + req.KeyID
+	}
+	base := l.prefix + "{" + tag + "}:"
+	key := base + "k:" + req.KeyID
+	return []string{
+		key + ":m:" + strconv.FormatInt(w.minute, 10),
+		key + ":d:" + strconv.FormatInt(w.day, 10),
+		base + "b:" + strconv.FormatInt(w.month, 10),
+	}
+}
+
+// ttl returns the milliseconds from now until a little after end.
+func ttl(now, end time.Time) int64 {
+	return (end.Sub(now) + ttlGrace).Milliseconds()
+}
+
+// seed creates the customer's month counter with the SpendLoader's figure
+// unless another replica did first. Within this process one caller seeds
+// and the others wait for it.
+func (l *Redis) seed(ctx context.Context, customerID, key string, w windows) error {
+	l.mu.Lock()
+	if f := l.seeding[key]; f != nil {
+		l.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.err
+		case <-ctx.Done():
+			return fmt.Errorf("limits: wait for spend of customer %s: %w", customerID, ctx.Err())
+		}
+	}
+	f := &seeding{done: make(chan struct{})}
+	l.seeding[key] = f
+	l.mu.Unlock()
+
+	f.err = l.seedOnce(ctx, customerID, key, w)
+
+	l.mu.Lock()
+	delete(l.seeding, key)
+	l.mu.Unlock()
+	close(f.done)
+	return f.err
+}
+
+// seedOnce loads the spend and creates the counter, unless it exists (a
+// caller that saw it missing just before another seeded it).
+func (l *Redis) seedOnce(ctx context.Context, customerID, key string, w windows) error {
+	n, err := l.client.Exists(ctx, key).Result()
+	if err != nil {
+		return fmt.Errorf("limits: seed spend of customer %s: %w", customerID, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	var picos int64
+	if l.load != nil {
+		picos, err = l.load(ctx, customerID, monthStart(w.month))
+		if err != nil {
+			return fmt.Errorf("limits: load spend of customer %s: %w", customerID, err)
+		}
+	}
+	exp := w.monthEnd().Sub(w.now) + ttlGrace
+	if err := l.client.SetNX(ctx, key, picos, exp).Err(); err != nil {
+		return fmt.Errorf("limits: seed spend of customer %s: %w", customerID, err)
+	}
+	return nil
+}
+
+// Settle implements Limiter. Amounts for a window that has ended and
+// expired since Reserve are dropped.
+func (l *Redis) Settle(ctx context.Context, r *Reservation, tokens, costPicos int64) error {
+	if !r.finish() {
+		return nil
+	}
+	dMinute, dDay, dCost := r.deltas(tokens, costPicos)
+	if dMinute == 0 && dDay == 0 && dCost == 0 {
+		return nil
+	}
+	err := settleScript.Run(ctx, l.client, r.keys,
+		strconv.FormatInt(dMinute, 10), strconv.FormatInt(dDay, 10), strconv.FormatInt(dCost, 10)).Err()
+	if err != nil {
+		return fmt.Errorf("limits: settle: %w", err)
+	}
+	return nil
+}
+
+// Release implements Limiter: Settle with nothing used.
+func (l *Redis) Release(ctx context.Context, r *Reservation) error {
+	return l.Settle(ctx, r, 0, 0)
+}
