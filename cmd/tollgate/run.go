@@ -14,32 +14,7 @@ import (
 	"time"
 
 	"github.com/tollgate-gw/tollgate/cmd/tollgate/internal/config"
-	"github.com/tollgate-gw/tollgate/metering"
-	"github.com/tollgate-gw/tollgate/metering/tokens"
-	"github.com/tollgate-gw/tollgate/provider"
-	"github.com/tollgate-gw/tollgate/provider/anthropic"
-	"github.com/tollgate-gw/tollgate/provider/azure"
-	"github.com/tollgate-gw/tollgate/provider/bedrock"
-	"github.com/tollgate-gw/tollgate/provider/gemini"
-	"github.com/tollgate-gw/tollgate/provider/imagefetch"
-	"github.com/tollgate-gw/tollgate/provider/mock"
-	"github.com/tollgate-gw/tollgate/provider/openai"
-	"github.com/tollgate-gw/tollgate/router"
-	"github.com/tollgate-gw/tollgate/web/api"
 )
-
-// factories maps a provider type to its adapter. Adding a provider is one
-// package and one line here.
-var factories = map[string]provider.Factory{
-	"openai":            openai.New,
-	"openai-compatible": openai.New,
-	"ollama":            openai.New,
-	"mock":              mock.New,
-	"anthropic":         anthropic.New,
-	"azure":             azure.New,
-	"gemini":            gemini.New,
-	"bedrock":           bedrock.New,
-}
 
 // run executes one subcommand. ready, when not nil, receives the address
 // the server listens on once it accepts connections (for tests).
@@ -92,127 +67,20 @@ func newLogger(env config.Env, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// gateway is everything serve builds, wired explicitly.
-type gateway struct {
-	env    config.Env
-	cfg    *config.Config
-	log    *slog.Logger
-	router *router.Table
-	api    *api.Server
-}
-
-// build loads the configuration and constructs the gateway.
-func build(getenv func(string) string, stderr io.Writer) (*gateway, error) {
-	env, err := config.LoadEnv(getenv)
-	if err != nil {
-		return nil, err
-	}
-	log := newLogger(env, stderr)
-	wd, err := os.Getwd()
-	if err != nil {
-		return nil, fmt.Errorf("working directory: %w", err)
-	}
-	cfg, err := config.Resolve(env, wd, getenv)
-	if err != nil {
-		return nil, err
-	}
-	counter := tokens.New()
-	deps := provider.Deps{HTTPClient: newUpstreamClient(), Tokens: counter, Images: imagefetch.New(imagefetch.Options{})}
-	providers, err := buildProviders(cfg, deps, log)
-	if err != nil {
-		return nil, err
-	}
-	warmTokenizer(cfg, counter)
-	specs := make([]router.ModelSpec, 0, len(cfg.Models))
-	for _, m := range cfg.Models {
-		spec := router.ModelSpec{Name: m.Name, Fallbacks: m.Fallbacks}
-		for _, t := range m.Targets {
-			spec.Targets = append(spec.Targets, router.TargetSpec{Provider: t.Provider, Model: t.Model, Weight: t.Weight})
-		}
-		specs = append(specs, spec)
-	}
-	table, err := router.New(providers, specs)
-	if err != nil {
-		return nil, err
-	}
-	srv, err := api.New(api.Options{
-		Router:       table,
-		Meter:        &metering.Meter{Logger: log},
-		Logger:       log,
-		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &gateway{env: env, cfg: cfg, log: log, router: table, api: srv}, nil
-}
-
-// buildProviders instantiates the configured providers. A provider type
-// without an adapter in this build is an error in a config file, and
-// skipped with a warning when it came from the built-in defaults.
-func buildProviders(cfg *config.Config, deps provider.Deps, log *slog.Logger) ([]*router.Provider, error) {
-	var out []*router.Provider
-	for _, pc := range cfg.Providers {
-		f, ok := factories[pc.Type]
-		if !ok {
-			if cfg.Source == config.DefaultSource {
-				log.Warn("provider type not available in this build; skipping", "provider", pc.Name, "type", pc.Type)
-				continue
-			}
-			return nil, fmt.Errorf("provider %q: type %q is not available in this build", pc.Name, pc.Type)
-		}
-		a, err := f(pc, deps)
-		if err != nil {
-			return nil, fmt.Errorf("provider %q: %w", pc.Name, err)
-		}
-		out = append(out, &router.Provider{Name: pc.Name, Adapter: a, Timeout: pc.Timeout})
-	}
-	return out, nil
-}
-
-// warmTokenizer loads the tokenizer in the background when a mock
-// provider will need it on every request, so the first demo request does
-// not wait ~200 ms for it. A pure proxy loads it lazily (and may never:
-// upstreams report usage), which keeps ~20 MB out of an idle gateway.
-func warmTokenizer(cfg *config.Config, counter *tokens.Counter) {
-	for _, p := range cfg.Providers {
-		if p.Type == "mock" {
-			go counter.CountText("gpt-4o", "warm up")
-			return
-		}
-	}
-}
-
-// newUpstreamClient is the HTTP client every adapter shares: many idle
-// connections per host (the default two would serialise a busy gateway on
-// new connections), no transparent gzip (bodies are relayed as they come),
-// and no overall timeout (the router bounds each call).
-func newUpstreamClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-	}}
-}
-
 // serve runs the gateway until ctx is cancelled, then shuts down
 // gracefully: it stops accepting, lets in-flight requests (streams
 // included) finish within the shutdown timeout, and closes the rest.
 func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ready chan<- string) error {
-	g, err := build(getenv, stderr)
+	g, err := build(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
+	defer g.close()
 	ln, err := net.Listen("tcp", g.env.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", g.env.Addr, err)
 	}
+	stopLoops := g.start(ctx, g.cfg.Server.ShutdownTimeout)
 	hs := &http.Server{
 		Handler:           g.api,
 		ReadHeaderTimeout: g.cfg.Server.ReadHeaderTimeout,
@@ -237,6 +105,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, re
 	}
 	select {
 	case err := <-errc:
+		stopLoops()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -248,8 +117,12 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, re
 		_ = hs.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		stopLoops()
 		return fmt.Errorf("serve: %w", err)
 	}
+	// Every request has finished and recorded its usage: now the ledger
+	// flushes it.
+	stopLoops()
 	g.log.Info("stopped")
 	return nil
 }
@@ -281,14 +154,21 @@ func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
 	return func() { _ = srv.Close() }, nil
 }
 
-// migrate applies the database schema. The gateway core keeps no database
-// state yet; the store arrives with keys and metering.
-func migrate(_ context.Context, getenv func(string) string, stderr io.Writer) error {
+// migrate applies the database schema and exits.
+func migrate(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
 	env, err := config.LoadEnv(getenv)
 	if err != nil {
 		return err
 	}
-	newLogger(env, stderr).Info("no migrations to apply")
+	if err := os.MkdirAll(env.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	st, err := openStore(ctx, env.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	newLogger(env, stderr).Info("migrations applied")
 	return nil
 }
 
