@@ -255,10 +255,14 @@ func (k *Keyring) pollLocked(ctx context.Context) error {
 	if len(changed) == 0 {
 		return nil
 	}
+	stale := false
 	for _, key := range changed {
 		k.keys[key.ID] = key
 		if key.UpdatedAt.After(k.since) {
 			k.since = key.UpdatedAt
+		}
+		if !k.knowsLocked(key) {
+			stale = true
 		}
 	}
 	// Rows committed with an UpdatedAt at or just before the newest one we
@@ -266,8 +270,27 @@ func (k *Keyring) pollLocked(ctx context.Context) error {
 	// poll again from slightly earlier next time. Re-reading a key is
 	// harmless.
 	k.since = k.since.Add(-2 * time.Second)
+	if stale {
+		// A key of a customer (or tier) made on another replica since the
+		// last reload: reload now rather than refuse it until the next one.
+		return k.reloadLocked(ctx)
+	}
 	k.publishLocked()
 	return nil
+}
+
+// knowsLocked reports whether the key's customer and tier are loaded.
+func (k *Keyring) knowsLocked(key store.Key) bool {
+	c, ok := k.customers[key.CustomerID]
+	if !ok {
+		return false
+	}
+	tier := key.Tier
+	if tier == "" {
+		tier = c.Tier
+	}
+	_, ok = k.tiers[tier]
+	return ok
 }
 
 // publishLocked builds and swaps in a new snapshot.

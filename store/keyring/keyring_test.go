@@ -219,3 +219,24 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 }
+
+func TestKeyOfNewCustomerReloadsAtOnce(t *testing.T) {
+	src := newSource()
+	k := New(src, Options{KeyInterval: 10 * time.Millisecond, ReloadInterval: time.Hour})
+	_ = k.Refresh(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go k.Run(ctx)
+	src.mu.Lock()
+	src.customers = append(src.customers, store.Customer{ID: "cus_new", Name: "New", Tier: "pro"})
+	src.mu.Unlock()
+	plain := src.addKey(t, "key_new", "cus_new", "", nil)
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if p, err := k.Lookup(plain); err == nil && p.CustomerName == "New" {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("a key of a customer created elsewhere was not usable within 1s")
+}
