@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -161,4 +162,22 @@ func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
 // Errorf builds an *Error of the given kind with a formatted message.
 func Errorf(providerName string, kind Kind, format string, args ...any) *Error {
 	return &Error{Provider: providerName, Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// TransportError classifies a failure to talk to an upstream, for
+// adapters: a cancelled context is returned wrapped with its cause (the
+// router knows whether its own deadline or the client's departure caused
+// it); a network timeout is KindTimeout; anything else is KindConnection.
+// pkg prefixes the wrapped message ("gemini: send request: …").
+func TransportError(ctx context.Context, providerName, pkg, op string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %s: %w", pkg, op, context.Cause(ctx))
+	}
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		return &Error{Provider: providerName, Kind: KindTimeout,
+			Message: fmt.Sprintf("provider %q timed out", providerName), Err: err}
+	}
+	return &Error{Provider: providerName, Kind: KindConnection,
+		Message: fmt.Sprintf("could not reach provider %q", providerName), Err: err}
 }

@@ -147,14 +147,5 @@ func contextTooLong(msg string) bool {
 // cancelled context is returned as is: the caller knows whether it was the
 // client or its own deadline.
 func (a *Adapter) transportError(ctx context.Context, op string, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("anthropic: %s: %w", op, context.Cause(ctx))
-	}
-	var ne interface{ Timeout() bool }
-	if errors.As(err, &ne) && ne.Timeout() {
-		return &provider.Error{Provider: a.name, Kind: provider.KindTimeout,
-			Message: fmt.Sprintf("provider %q timed out", a.name), Err: err}
-	}
-	return &provider.Error{Provider: a.name, Kind: provider.KindConnection,
-		Message: fmt.Sprintf("could not reach provider %q", a.name), Err: err}
+	return provider.TransportError(ctx, a.name, "anthropic", op, err)
 }
