@@ -93,7 +93,9 @@ func freeLoopbackAddr() (string, error) {
 	return addr, ln.Close()
 }
 
-// gatewayConfig is the YAML configuration routing bench-model to the fake.
+// gatewayConfig is the YAML configuration routing two models to the fake:
+// bench-model, unpriced, and bench-priced, priced so that the metered
+// scenario computes a cost for each request and enforces a budget.
 func gatewayConfig(fakeBaseURL string) string {
 	return `providers:
   - name: fake
@@ -102,44 +104,76 @@ func gatewayConfig(fakeBaseURL string) string {
     api_key: bench-upstream-key
     timeout: 30s
 models:
-  - name: bench-model
+  - name: ` + modelPlain + `
     targets: [{provider: fake, model: fake-model}]
+  - name: ` + modelPriced + `
+    targets: [{provider: fake, model: fake-model}]
+    pricing: {input_per_mtok: 2.5, output_per_mtok: 10}
 `
 }
 
+// Public model names of the gateway configuration.
+const (
+	modelPlain  = "bench-model"
+	modelPriced = "bench-priced"
+)
+
+// benchAdminKey is the admin key every gateway started here gets, so that
+// none generates one.
+const benchAdminKey = "tga-bench-admin"
+
+// gatewayOpts says how to start one gateway process.
+type gatewayOpts struct {
+	Binary      string
+	FakeBaseURL string
+	// Dir holds NAME.yaml, NAME.log and the data directory NAME-data.
+	Dir  string
+	Name string
+	// Env is added to the process environment (TOLLGATE_DATABASE_URL,
+	// TOLLGATE_REDIS_URL); the database defaults to SQLite in the data
+	// directory.
+	Env []string
+}
+
 // startGateway starts the gateway binary with its configuration, data and
-// log in dir, and waits until it answers GET /healthz. It returns the child
-// and the gateway's base URL.
-func startGateway(ctx context.Context, binary, fakeBaseURL, dir string) (*child, string, error) {
+// log in o.Dir, and waits until it answers GET /readyz (its database, and
+// Redis when configured, answer). It returns the child and the gateway's
+// base URL.
+func startGateway(ctx context.Context, o gatewayOpts) (*child, string, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	cfgPath := filepath.Join(dir, "tollgate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(gatewayConfig(fakeBaseURL)), 0o600); err != nil {
+	cfgPath := filepath.Join(o.Dir, o.Name+".yaml")
+	if err := os.WriteFile(cfgPath, []byte(gatewayConfig(o.FakeBaseURL)), 0o600); err != nil {
 		return nil, "", err
 	}
-	dataDir := filepath.Join(dir, "data")
+	dataDir := filepath.Join(o.Dir, o.Name+"-data")
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, "", err
 	}
-	cmd := exec.Command(binary)
+	cmd := exec.Command(o.Binary)
 	cmd.Env = append(os.Environ(),
 		"TOLLGATE_ADDR="+addr,
 		"TOLLGATE_CONFIG="+cfgPath,
 		"TOLLGATE_DATA_DIR="+dataDir,
 		"TOLLGATE_LOG_LEVEL=info",
 		"TOLLGATE_LOG_FORMAT=json",
-		"TOLLGATE_ADMIN_KEY=tg-bench-admin",
+		"TOLLGATE_ADMIN_KEY="+benchAdminKey,
+		// Inherited settings must not point a SQLite run at a real
+		// database or Redis.
+		"TOLLGATE_DATABASE_URL=",
+		"TOLLGATE_REDIS_URL=",
 	)
-	c, err := startChild("gateway", cmd, filepath.Join(dir, "gateway.log"))
+	cmd.Env = append(cmd.Env, o.Env...)
+	c, err := startChild(o.Name, cmd, filepath.Join(o.Dir, o.Name+".log"))
 	if err != nil {
 		return nil, "", err
 	}
 	base := "http://" + addr
-	if err := waitHealthy(ctx, base+"/healthz", c, 30*time.Second); err != nil {
+	if err := waitHealthy(ctx, base+"/readyz", c, 30*time.Second); err != nil {
 		c.Stop(5 * time.Second)
-		return nil, "", fmt.Errorf("gateway did not become healthy: %w (log: %s)", err, c.logPath)
+		return nil, "", fmt.Errorf("%s did not become ready: %w (log: %s)", o.Name, err, c.logPath)
 	}
 	return c, base, nil
 }

@@ -25,20 +25,26 @@ type loadSpec struct {
 	Warmup      time.Duration
 	Duration    time.Duration
 	MaxRequests int64
+	// Drain is how long requests in flight when the window closes may take
+	// to finish (no new ones are sent); those still running then are
+	// cancelled. Zero cancels them at once.
+	Drain time.Duration
 	// Snapshot, if set, is called at the start and at the end of the
 	// measured window (for CPU accounting).
 	Snapshot func() cpuSnapshot
 }
 
 // cpuSnapshot is the CPU time used so far by this process, by the process
-// under test (TargetOK false when that one is unknown) and by the whole
-// machine (SystemOK false when unknown).
+// under test (TargetOK false when that one is unknown), by the whole
+// machine (SystemOK false when unknown) and by each server process the
+// target relies on, by pid (nil when not measured).
 type cpuSnapshot struct {
 	Self     time.Duration
 	Target   time.Duration
 	TargetOK bool
 	System   time.Duration
 	SystemOK bool
+	Services map[int]time.Duration
 }
 
 // loadResult is what one load phase measured.
@@ -58,6 +64,11 @@ type loadResult struct {
 	CPUStart, CPUEnd cpuSnapshot
 	// Capped reports that MaxRequests ended the phase before Duration.
 	Capped bool
+	// Succeeded counts every successful request of the phase, warm-up and
+	// drain included: what the target served (and metered). Abandoned
+	// counts the requests cancelled in flight, which it may or may not
+	// have served.
+	Succeeded, Abandoned int64
 }
 
 // newTransport returns a client transport keeping up to conns connections
@@ -75,21 +86,22 @@ func newTransport(conns int) *http.Transport {
 }
 
 // runLoad runs one load phase. Requests still in flight when the window
-// closes are cancelled and not counted.
+// closes are not recorded; they may finish within spec.Drain and are then
+// cancelled.
 func runLoad(ctx context.Context, spec loadSpec) loadResult {
 	tr := newTransport(spec.Concurrency)
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	var recording atomic.Bool
+	var recording, stopping atomic.Bool
 	var issued atomic.Int64
 	header := requestHeader(spec.Key)
 	workers := make([]*worker, spec.Concurrency)
 	var wg sync.WaitGroup
 	for i := range workers {
 		w := &worker{spec: &spec, rt: tr, header: header, buf: make([]byte, 32<<10),
-			recording: &recording, issued: &issued}
+			recording: &recording, stopping: &stopping, issued: &issued}
 		workers[i] = w
 		wg.Go(func() { w.run(ctx) })
 	}
@@ -105,6 +117,10 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 		recording.Store(false)
 		res.Elapsed = time.Since(start)
 		res.CPUEnd = snapshot(spec.Snapshot)
+	}
+	stopping.Store(true)
+	if spec.Drain > 0 {
+		waitOrDone(ctx, allDone, spec.Drain)
 	}
 	cancel()
 	<-allDone
@@ -146,6 +162,8 @@ func mergeWorkers(res *loadResult, workers []*worker) {
 		res.Latency = append(res.Latency, w.lat...)
 		res.TTFB = append(res.TTFB, w.ttfb...)
 		res.Errors += w.errors
+		res.Succeeded += w.succeeded
+		res.Abandoned += w.abandoned
 		if res.FirstError == "" {
 			res.FirstError = w.firstErr
 		}
@@ -174,25 +192,29 @@ type worker struct {
 	header    http.Header
 	buf       []byte
 	recording *atomic.Bool
+	stopping  *atomic.Bool
 	issued    *atomic.Int64
 
-	lat, ttfb []time.Duration
-	errors    int64
-	firstErr  string
+	lat, ttfb            []time.Duration
+	errors               int64
+	succeeded, abandoned int64
+	firstErr             string
 }
 
-// run sends requests until ctx ends or the request cap is reached.
+// run sends requests until the phase stops, ctx ends or the request cap is
+// reached.
 func (w *worker) run(ctx context.Context) {
 	w.lat = make([]time.Duration, 0, 1024)
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !w.stopping.Load() {
 		if w.issued.Add(1) > w.spec.MaxRequests {
 			return
 		}
 		start := time.Now()
 		first, err := w.do(ctx)
 		end := time.Now()
-		if ctx.Err() != nil {
-			return // cancelled at the end of the phase
+		if err != nil && ctx.Err() != nil {
+			w.abandoned++ // cancelled at the end of the phase
+			return
 		}
 		if err != nil {
 			w.errors++
@@ -201,6 +223,7 @@ func (w *worker) run(ctx context.Context) {
 			}
 			continue
 		}
+		w.succeeded++
 		if !w.recording.Load() {
 			continue
 		}

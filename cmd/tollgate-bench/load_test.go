@@ -139,3 +139,28 @@ func TestOpenStreams(t *testing.T) {
 		t.Error("streams to a 404 opened")
 	}
 }
+
+// TestLoadDrain checks that requests in flight at the window's end finish
+// within Drain and are counted, and that without Drain they are cancelled.
+func TestLoadDrain(t *testing.T) {
+	f, err := startFake("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.SetDelays(150*time.Millisecond, 0)
+	spec := loadSpec{URL: f.BaseURL + chatPath, Body: chatBody("fake-model", "hi", false),
+		Concurrency: 3, Duration: 200 * time.Millisecond, MaxRequests: 1000, Drain: 5 * time.Second}
+	lr := runLoad(context.Background(), spec)
+	// Each worker has a request in flight at the window's end (barring a
+	// worker caught between two requests): it completes in the drain.
+	drained := lr.Succeeded - int64(lr.Requests)
+	if lr.Errors != 0 || lr.Abandoned != 0 || drained < 1 || drained > 3 {
+		t.Errorf("drained: %d recorded, %d succeeded, %d abandoned, %d errors (%s)", lr.Requests, lr.Succeeded, lr.Abandoned, lr.Errors, lr.FirstError)
+	}
+	spec.Drain = 0
+	lr = runLoad(context.Background(), spec)
+	if lr.Errors != 0 || lr.Abandoned < 1 || lr.Abandoned > 3 || lr.Succeeded != int64(lr.Requests) {
+		t.Errorf("not drained: %d recorded, %d succeeded, %d abandoned, %d errors", lr.Requests, lr.Succeeded, lr.Abandoned, lr.Errors)
+	}
+}

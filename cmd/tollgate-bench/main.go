@@ -12,9 +12,21 @@
 // gateway (and the baseline reverse proxy, a re-execution of this binary) in
 // child processes so that their CPU time can be read from /proc. Every load
 // phase is bounded by -duration and -max-requests and stops by itself.
+//
+// The gateway runs on SQLite in a temporary directory; the benchmark sends
+// a client key it creates through the admin API for a customer on the
+// enterprise tier (no limits), unless -key is given. The metered scenario
+// starts a second gateway on PostgreSQL (-postgres-url, a fresh schema
+// dropped afterwards; psql must be installed) and Redis (-redis-url), with
+// a key whose tier has limits on every window (never reached) and a priced
+// model, compares it with the first at the same load, with a one-line and
+// a 4,000-token prompt, and checks that the ledger holds one usage event
+// per request. Without PostgreSQL or Redis it is skipped with a note,
+// unless -scenarios names it.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -35,12 +47,21 @@ const (
 	scLatency   = "latency"
 	scMemory    = "memory"
 	scBaseline  = "baseline"
+	scMetered   = "metered"
 )
 
 // allScenarios returns every scenario name in run order.
 func allScenarios() []string {
-	return []string{scNonstream, scStream, scLatency, scMemory, scBaseline}
+	return []string{scNonstream, scStream, scLatency, scMemory, scBaseline, scMetered}
 }
+
+// Defaults of -postgres-url and -redis-url when TOLLGATE_TEST_POSTGRES_URL
+// and TOLLGATE_TEST_REDIS_URL are unset: the services scripts/test.sh
+// starts or finds.
+const (
+	defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	defaultRedisURL    = "redis://127.0.0.1:6379/15"
+)
 
 // config holds every command-line setting of one run.
 type config struct {
@@ -58,6 +79,11 @@ type config struct {
 	fakeAddr     string
 	jsonOut      bool
 	outFile      string
+	postgresURL  string
+	redisURL     string
+	// meteredRequired is set when -scenarios names metered: then missing
+	// PostgreSQL or Redis fail the run instead of skipping the scenario.
+	meteredRequired bool
 
 	// Hidden settings: the reverse-proxy child mode and test hooks.
 	serveReverseProxy bool
@@ -78,7 +104,7 @@ func isHiddenFlag(name string) bool {
 }
 
 func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	cfg, err := parseFlags(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
 	}
@@ -99,8 +125,9 @@ func main() {
 	}
 }
 
-// parseFlags parses args into a config and checks it.
-func parseFlags(args []string, stderr io.Writer) (*config, error) {
+// parseFlags parses args into a config and checks it; getenv supplies the
+// defaults of -postgres-url and -redis-url.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
 	cfg := &config{}
 	fs := flag.NewFlagSet("tollgate-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -110,7 +137,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.concurrency, "c", 64, "concurrent closed-loop workers")
 	fs.StringVar(&cfg.gateway, "gateway", "", "path of the tollgate binary to start (required unless -gateway-url)")
 	fs.StringVar(&cfg.gatewayURL, "gateway-url", "", "base URL of an already running gateway (its CPU and memory are then not reported; point its config at -fake-addr)")
-	fs.StringVar(&cfg.key, "key", "tg-bench", "client API key sent to the gateway")
+	fs.StringVar(&cfg.key, "key", "", "client API key sent to the gateway; empty: a key on the enterprise tier created through the admin API (required with -gateway-url)")
 	fs.Int64Var(&cfg.maxRequests, "max-requests", 5_000_000, "hard cap on requests of one load phase")
 	fs.IntVar(&cfg.streams, "streams", 1000, "open streams held for the memory scenario")
 	fs.IntVar(&cfg.promptTokens, "prompt-tokens", 1, "prompt size in tokens (1: a one-line prompt)")
@@ -118,6 +145,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.fakeAddr, "fake-addr", "127.0.0.1:0", "loopback address of the fake upstream")
 	fs.BoolVar(&cfg.jsonOut, "json", false, "print machine-readable JSON instead of the table")
 	fs.StringVar(&cfg.outFile, "out", "", "also write the output to this file")
+	fs.StringVar(&cfg.postgresURL, "postgres-url", cmp.Or(getenv("TOLLGATE_TEST_POSTGRES_URL"), defaultPostgresURL),
+		"PostgreSQL of the metered scenario, from $TOLLGATE_TEST_POSTGRES_URL when set; it runs in a fresh schema, dropped afterwards")
+	fs.StringVar(&cfg.redisURL, "redis-url", cmp.Or(getenv("TOLLGATE_TEST_REDIS_URL"), defaultRedisURL),
+		"Redis of the metered scenario, from $TOLLGATE_TEST_REDIS_URL when set")
 	fs.BoolVar(&cfg.serveReverseProxy, "serve-reverseproxy", false, "internal: run as the baseline reverse proxy child")
 	fs.StringVar(&cfg.upstream, "upstream", "", "internal: upstream base URL of -serve-reverseproxy")
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:0", "internal: listen address of -serve-reverseproxy")
@@ -135,6 +166,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	cfg.scenarios = sc
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "scenarios" {
+			cfg.meteredRequired = namesScenario(*scenarios, scMetered)
+		}
+	})
 	return cfg, cfg.validate()
 }
 
@@ -175,6 +211,17 @@ func parseScenarios(s string) (map[string]bool, error) {
 	return set, nil
 }
 
+// namesScenario reports whether the -scenarios list s names scenario
+// itself ("all" does not count).
+func namesScenario(s, scenario string) bool {
+	for _, name := range strings.Split(s, ",") {
+		if strings.TrimSpace(name) == scenario {
+			return true
+		}
+	}
+	return false
+}
+
 // validate checks the settings of a benchmark run.
 func (c *config) validate() error {
 	if c.serveReverseProxy {
@@ -198,10 +245,16 @@ func (c *config) validate() error {
 	if c.needsGateway() && c.gateway == "" && c.gatewayURL == "" && !c.gatewaySelfProxy {
 		return errors.New("-gateway (path of the tollgate binary) or -gateway-url is required")
 	}
+	if c.needsGateway() && c.gatewayURL != "" && c.key == "" {
+		return errors.New("-gateway-url needs -key (a client key of that gateway)")
+	}
+	if c.meteredRequired && (c.gateway == "" || c.gatewayURL != "" || c.gatewaySelfProxy) {
+		return errors.New("the metered scenario starts two gateways itself: it needs -gateway and no -gateway-url")
+	}
 	return nil
 }
 
 // needsGateway reports whether a selected scenario measures the gateway.
 func (c *config) needsGateway() bool {
-	return c.scenarios[scNonstream] || c.scenarios[scStream] || c.scenarios[scLatency] || c.scenarios[scMemory]
+	return c.scenarios[scNonstream] || c.scenarios[scStream] || c.scenarios[scLatency] || c.scenarios[scMemory] || c.scenarios[scMetered]
 }

@@ -11,18 +11,18 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
-	cfg, err := parseFlags([]string{"-gateway", "bin/tollgate", "-scenarios", "stream, memory", "-c", "8"}, io.Discard)
+	cfg, err := parseFlags([]string{"-gateway", "bin/tollgate", "-scenarios", "stream, memory", "-c", "8"}, noEnv, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !cfg.scenarios[scStream] || !cfg.scenarios[scMemory] || cfg.scenarios[scNonstream] || cfg.concurrency != 8 {
 		t.Errorf("cfg = %+v", cfg)
 	}
-	cfg, err = parseFlags(nil, io.Discard)
+	cfg, err = parseFlags(nil, noEnv, io.Discard)
 	if err == nil {
 		t.Errorf("no -gateway accepted: %+v", cfg)
 	}
-	if _, err := parseFlags([]string{"-scenarios", "baseline"}, io.Discard); err != nil {
+	if _, err := parseFlags([]string{"-scenarios", "baseline"}, noEnv, io.Discard); err != nil {
 		t.Errorf("baseline alone needs no gateway: %v", err)
 	}
 	for _, args := range [][]string{
@@ -32,15 +32,55 @@ func TestParseFlags(t *testing.T) {
 		{"-serve-reverseproxy"},
 		{"-gateway", "g", "extra"},
 	} {
-		if _, err := parseFlags(args, io.Discard); err == nil {
+		if _, err := parseFlags(args, noEnv, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)
 		}
 	}
 }
 
+// noEnv is an empty environment.
+func noEnv(string) string { return "" }
+
+func TestParseFlagsMetered(t *testing.T) {
+	cfg, err := parseFlags([]string{"-gateway", "g"}, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.scenarios[scMetered] || cfg.meteredRequired || cfg.key != "" {
+		t.Errorf("default run: metered %v, required %v, key %q", cfg.scenarios[scMetered], cfg.meteredRequired, cfg.key)
+	}
+	if cfg.postgresURL != defaultPostgresURL || cfg.redisURL != defaultRedisURL {
+		t.Errorf("service defaults: %q %q", cfg.postgresURL, cfg.redisURL)
+	}
+	env := map[string]string{"TOLLGATE_TEST_POSTGRES_URL": "postgres://pg/x", "TOLLGATE_TEST_REDIS_URL": "redis://r:1/2"}
+	cfg, err = parseFlags([]string{"-gateway", "g", "-scenarios", "nonstream, metered"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.meteredRequired || cfg.postgresURL != "postgres://pg/x" || cfg.redisURL != "redis://r:1/2" {
+		t.Errorf("named metered: required %v, %q %q", cfg.meteredRequired, cfg.postgresURL, cfg.redisURL)
+	}
+	cfg, err = parseFlags([]string{"-gateway", "g", "-scenarios", "all", "-postgres-url", "postgres://a/b"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || cfg.meteredRequired || cfg.postgresURL != "postgres://a/b" {
+		t.Errorf("all: %+v, %v", cfg, err)
+	}
+	for _, args := range [][]string{
+		{"-gateway-url", "http://127.0.0.1:1", "-scenarios", "nonstream"},                             // no -key
+		{"-gateway-url", "http://127.0.0.1:1", "-key", "k", "-scenarios", "metered"},                  // metered needs -gateway
+		{"-gateway", "g", "-gateway-url", "http://127.0.0.1:1", "-key", "k", "-scenarios", "metered"}, // and no -gateway-url
+	} {
+		if _, err := parseFlags(args, noEnv, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q) accepted", args)
+		}
+	}
+	if _, err := parseFlags([]string{"-gateway-url", "http://127.0.0.1:1", "-key", "k"}, noEnv, io.Discard); err != nil {
+		t.Errorf("external gateway, metered not named: %v", err)
+	}
+}
+
 func TestUsageHidesInternalFlags(t *testing.T) {
 	var sb strings.Builder
-	_, _ = parseFlags([]string{"-help"}, &sb)
+	_, _ = parseFlags([]string{"-help"}, noEnv, &sb)
 	if !strings.Contains(sb.String(), "-gateway-url") || strings.Contains(sb.String(), "serve-reverseproxy") {
 		t.Errorf("usage:\n%s", sb.String())
 	}

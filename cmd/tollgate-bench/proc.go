@@ -51,11 +51,7 @@ func parseProcStat(data []byte) (procStat, error) {
 
 // procCPU returns the user plus system CPU time of process pid.
 func procCPU(pid int, ticksPerSec int64) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	st, err := parseProcStat(data)
+	st, err := readProcStat(pid)
 	if err != nil {
 		return 0, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -15,6 +16,7 @@ type report struct {
 	Results     []phaseResult  `json:"results"`
 	Comparisons []comparison   `json:"comparisons"`
 	Memory      []memoryResult `json:"memory,omitempty"`
+	Metered     *meteredInfo   `json:"metered,omitempty"`
 	// Notes are remarks on the run; Problems are failures that make its
 	// numbers untrustworthy (the run then exits non-zero).
 	Notes    []string `json:"notes,omitempty"`
@@ -53,16 +55,30 @@ type phaseResult struct {
 	// BenchCPUPerReq is this process's CPU time (load generator and fake
 	// upstream) per request.
 	BenchCPUPerReq time.Duration `json:"bench_cpu_per_req_ns"`
+	// ServiceCPUPerReq is the CPU time per request of the server processes
+	// the target relies on (PostgreSQL backends, Redis); nil when not
+	// measured.
+	ServiceCPUPerReq *time.Duration `json:"service_cpu_per_req_ns,omitempty"`
 	// OtherCores is the CPU used by other processes on the machine while
-	// measuring, in cores (-1 when unknown).
+	// measuring, in cores (-1 when unknown); measured services are not
+	// "other".
 	OtherCores float64 `json:"other_cores"`
-	Capped     bool    `json:"capped,omitempty"`
+	// BusyCores is the CPU used by the whole machine while measuring, in
+	// cores (-1 when unknown).
+	BusyCores float64 `json:"busy_cores"`
+	Capped    bool    `json:"capped,omitempty"`
+	// Succeeded counts every successful request of the phase (warm-up and
+	// drain included), Abandoned those cancelled in flight.
+	Succeeded int64 `json:"succeeded_all"`
+	Abandoned int64 `json:"abandoned,omitempty"`
 }
 
-// comparison sets a target against the direct calls of the same scenario.
+// comparison sets a target against a base (the direct calls, or the
+// pass-through gateway for the metered scenario) under the same load.
 type comparison struct {
 	Scenario     string         `json:"scenario"`
 	Target       string         `json:"target"`
+	Base         string         `json:"base"`
 	Stream       bool           `json:"stream"`
 	Ratio        float64        `json:"ratio"`
 	AddedP50     time.Duration  `json:"added_p50_ns"`
@@ -70,6 +86,13 @@ type comparison struct {
 	AddedTTFBP50 time.Duration  `json:"added_ttfb_p50_ns,omitempty"`
 	AddedTTFBP99 time.Duration  `json:"added_ttfb_p99_ns,omitempty"`
 	CPUPerReq    *time.Duration `json:"cpu_per_req_ns,omitempty"`
+	// For a base that is itself measured (the metered scenario): its CPU
+	// per request, the target's services' CPU per request, and the whole
+	// machine's busy cores during each phase.
+	BaseCPUPerReq    *time.Duration `json:"base_cpu_per_req_ns,omitempty"`
+	ServiceCPUPerReq *time.Duration `json:"service_cpu_per_req_ns,omitempty"`
+	BaseBusyCores    float64        `json:"base_busy_cores"`
+	BusyCores        float64        `json:"busy_cores"`
 }
 
 // memoryResult is the resident memory of a process under test, idle and
@@ -101,11 +124,19 @@ func newPhaseResult(scenario, target string, stream bool, lr loadResult) phaseRe
 		Seconds: lr.Elapsed.Seconds(), Capped: lr.Capped,
 		P50: percentile(lr.Latency, 50), P99: percentile(lr.Latency, 99), Max: percentile(lr.Latency, 100),
 		TTFBP50: percentile(lr.TTFB, 50), TTFBP99: percentile(lr.TTFB, 99),
+		Succeeded: lr.Succeeded, Abandoned: lr.Abandoned, BusyCores: -1,
 	}
 	if lr.Elapsed > 0 {
 		r.RPS = float64(lr.Requests) / lr.Elapsed.Seconds()
 	}
 	r.OtherCores = otherCores(lr)
+	if lr.CPUStart.SystemOK && lr.CPUEnd.SystemOK && lr.Elapsed > 0 {
+		r.BusyCores = (lr.CPUEnd.System - lr.CPUStart.System).Seconds() / lr.Elapsed.Seconds()
+	}
+	if lr.Requests > 0 && lr.CPUStart.Services != nil && lr.CPUEnd.Services != nil {
+		svc := serviceDelta(lr.CPUStart.Services, lr.CPUEnd.Services) / time.Duration(lr.Requests)
+		r.ServiceCPUPerReq = &svc
+	}
 	if lr.Requests > 0 {
 		r.BenchCPUPerReq = (lr.CPUEnd.Self - lr.CPUStart.Self) / time.Duration(lr.Requests)
 		if lr.CPUStart.TargetOK && lr.CPUEnd.TargetOK {
@@ -127,22 +158,26 @@ func otherCores(lr loadResult) float64 {
 	if a.TargetOK && b.TargetOK {
 		other -= b.Target - a.Target
 	}
+	if a.Services != nil && b.Services != nil {
+		other -= serviceDelta(a.Services, b.Services)
+	}
 	return max(other.Seconds()/lr.Elapsed.Seconds(), 0)
 }
 
-// compare sets other against direct.
-func compare(direct, other phaseResult) comparison {
+// compare sets other against base.
+func compare(base, other phaseResult) comparison {
 	c := comparison{
-		Scenario: other.Scenario, Target: other.Target, Stream: other.Stream,
-		AddedP50: other.P50 - direct.P50, AddedP99: other.P99 - direct.P99,
-		CPUPerReq: other.CPUPerReq,
+		Scenario: other.Scenario, Target: other.Target, Base: base.Target, Stream: other.Stream,
+		AddedP50: other.P50 - base.P50, AddedP99: other.P99 - base.P99,
+		CPUPerReq: other.CPUPerReq, BaseCPUPerReq: base.CPUPerReq, ServiceCPUPerReq: other.ServiceCPUPerReq,
+		BaseBusyCores: base.BusyCores, BusyCores: other.BusyCores,
 	}
-	if direct.RPS > 0 {
-		c.Ratio = other.RPS / direct.RPS
+	if base.RPS > 0 {
+		c.Ratio = other.RPS / base.RPS
 	}
 	if other.Stream {
-		c.AddedTTFBP50 = other.TTFBP50 - direct.TTFBP50
-		c.AddedTTFBP99 = other.TTFBP99 - direct.TTFBP99
+		c.AddedTTFBP50 = other.TTFBP50 - base.TTFBP50
+		c.AddedTTFBP99 = other.TTFBP99 - base.TTFBP99
 	}
 	return c
 }
@@ -212,10 +247,15 @@ func writeTable(w io.Writer, rep *report) {
 			fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.Max), ttfb50, ttfb99, cpu, fmtCPU(r.BenchCPUPerReq), others)
 	}
 	for _, c := range rep.Comparisons {
-		fmt.Fprintln(w, comparisonLine(c, rep.Comparisons))
+		fmt.Fprintln(w, comparisonLine(c, rep.Comparisons, rep.Machine.Cores))
 	}
 	for _, m := range rep.Memory {
 		fmt.Fprintln(w, memoryLine(m))
+	}
+	if rep.Metered != nil {
+		for _, line := range rep.Metered.lines() {
+			fmt.Fprintln(w, line)
+		}
 	}
 	fmt.Fprintf(w, "machine: %d cores, %s, %s, %s\n", rep.Machine.Cores, rep.Machine.CPU, rep.Machine.Go, rep.Machine.OSArch)
 	s := rep.Settings
@@ -233,15 +273,27 @@ func writeTable(w io.Writer, rep *report) {
 }
 
 // comparisonLine prints one ratio line; a baseline line also shows the
-// gateway's CPU per request from the non-stream scenario, as a yardstick.
-func comparisonLine(c comparison, all []comparison) string {
+// gateway's CPU per request from the non-stream scenario, as a yardstick. A
+// line against a measured base (the metered scenario) shows both CPU
+// figures, the services' CPU and the machine's busy share (of cores).
+func comparisonLine(c comparison, all []comparison, cores int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "ratio %s/direct (%s): %.2f   added p50 %s p99 %s", c.Target, c.Scenario, c.Ratio, fmtAdded(c.AddedP50), fmtAdded(c.AddedP99))
+	base := cmp.Or(c.Base, targetDirect)
+	fmt.Fprintf(&b, "ratio %s/%s (%s): %.2f   added p50 %s p99 %s", c.Target, base, c.Scenario, c.Ratio, fmtAdded(c.AddedP50), fmtAdded(c.AddedP99))
 	if c.Stream {
 		fmt.Fprintf(&b, "   ttfb p50 %s p99 %s", fmtAdded(c.AddedTTFBP50), fmtAdded(c.AddedTTFBP99))
 	}
 	if c.CPUPerReq != nil {
 		fmt.Fprintf(&b, "   cpu/req %s", fmtCPU(*c.CPUPerReq))
+		if c.BaseCPUPerReq != nil {
+			fmt.Fprintf(&b, " (%s %s)", base, fmtCPU(*c.BaseCPUPerReq))
+		}
+	}
+	if c.ServiceCPUPerReq != nil {
+		fmt.Fprintf(&b, "   services cpu/req %s", fmtCPU(*c.ServiceCPUPerReq))
+	}
+	if base != targetDirect && c.BusyCores >= 0 && c.BaseBusyCores >= 0 && cores > 0 {
+		fmt.Fprintf(&b, "   machine busy %.0f%% (%s %.0f%%)", 100*c.BusyCores/float64(cores), base, 100*c.BaseBusyCores/float64(cores))
 	}
 	if c.Target == targetRevProxy {
 		for _, g := range all {

@@ -146,3 +146,44 @@ note: a note
 		t.Errorf("report does not marshal: %v", err)
 	}
 }
+
+// TestMeteredComparison compares two measured gateways, the second with
+// service processes, and prints the metered line.
+func TestMeteredComparison(t *testing.T) {
+	lat := []time.Duration{ms(2), ms(4)}
+	plain := newPhaseResult("metered c=4 p1", targetGateway, false, loadResult{
+		Requests: 4, Elapsed: 2 * time.Second, Latency: lat, Succeeded: 9,
+		CPUStart: cpuSnapshot{TargetOK: true, SystemOK: true, System: 10 * time.Second},
+		CPUEnd:   cpuSnapshot{TargetOK: true, Target: 400 * time.Microsecond, SystemOK: true, System: 13 * time.Second},
+	})
+	if plain.BusyCores != 1.5 || plain.ServiceCPUPerReq != nil || plain.Succeeded != 9 {
+		t.Errorf("plain = %+v", plain)
+	}
+	m := newPhaseResult("metered c=4 p1", targetMetered, false, loadResult{
+		Requests: 2, Elapsed: 2 * time.Second, Latency: []time.Duration{ms(3), ms(6)}, Succeeded: 5, Abandoned: 1,
+		CPUStart: cpuSnapshot{TargetOK: true, SystemOK: true, System: 10 * time.Second,
+			Services: map[int]time.Duration{7: time.Second, 8: 0}},
+		CPUEnd: cpuSnapshot{TargetOK: true, Target: 600 * time.Microsecond, SystemOK: true, System: 12 * time.Second,
+			Services: map[int]time.Duration{7: time.Second + 1200*time.Millisecond, 8: 800 * time.Millisecond}},
+	})
+	if m.ServiceCPUPerReq == nil || *m.ServiceCPUPerReq != time.Second || m.Abandoned != 1 {
+		t.Fatalf("metered = %+v", m)
+	}
+	// 2s busy, 2s of it the services': nothing left for others.
+	if m.OtherCores != 0 || m.BusyCores != 1 {
+		t.Errorf("metered other %v busy %v", m.OtherCores, m.BusyCores)
+	}
+	c := compare(plain, m)
+	if c.Base != targetGateway || c.Ratio != 0.5 || c.AddedP50 != ms(1) || *c.BaseCPUPerReq != 100*time.Microsecond {
+		t.Errorf("compare = %+v", c)
+	}
+	want := "ratio metered/gateway (metered c=4 p1): 0.50   added p50 +1.0ms p99 +2.0ms   cpu/req 300µs (gateway 100µs)" +
+		"   services cpu/req 1000000µs   machine busy 50% (gateway 75%)"
+	if got := comparisonLine(c, []comparison{c}, 2); got != want {
+		t.Errorf("line = %q\nwant   %q", got, want)
+	}
+	c.BusyCores = -1
+	if got := comparisonLine(c, nil, 2); strings.Contains(got, "machine busy") {
+		t.Errorf("unknown busy share printed: %q", got)
+	}
+}

@@ -28,15 +28,23 @@ const (
 	busyThreshold = 0.25
 	// streamOpenTimeout bounds the wait for the memory scenario's streams.
 	streamOpenTimeout = 60 * time.Second
+	// phaseDrain is how long the requests in flight at the end of a load
+	// phase may take to finish, so that every request the target served
+	// is counted (see loadSpec.Drain).
+	phaseDrain = 5 * time.Second
 )
 
-// target is an endpoint under load: the fake itself, the gateway or the
-// reverse proxy. PID is 0 when the process is unknown (no CPU or memory).
+// target is an endpoint under load: the fake itself, a gateway or the
+// reverse proxy. pid is 0 when the process is unknown (no CPU or memory);
+// key is the client key sent; services, when set, finds the server
+// processes the target relies on, whose CPU is measured too.
 type target struct {
-	name  string
-	url   string
-	model string
-	pid   int
+	name     string
+	url      string
+	model    string
+	pid      int
+	key      string
+	services *serviceProcs
 }
 
 // bench is one benchmark run: the fake upstream, the gateway and the report
@@ -92,17 +100,24 @@ func (b *bench) setup(ctx context.Context) error {
 	if b.fake, err = startFake(c.fakeAddr); err != nil {
 		return err
 	}
-	b.direct = target{name: targetDirect, url: b.fake.BaseURL + chatPath, model: "fake-model"}
+	b.direct = target{name: targetDirect, url: b.fake.BaseURL + chatPath, model: "fake-model", key: c.key}
 	if !c.needsGateway() {
 		return nil
 	}
-	return b.startGateway(ctx)
+	if err := b.startGateway(ctx); err != nil {
+		return err
+	}
+	b.direct.key = b.gwTgt.key // the same header size for both
+	return nil
 }
 
-// startGateway starts (or attaches to) the gateway under test.
+// startGateway starts (or attaches to) the gateway under test. A gateway
+// it starts runs on SQLite in the temporary directory, and unless -key is
+// given, the benchmark sends a key it creates through the admin API for a
+// customer on the enterprise tier (no limits).
 func (b *bench) startGateway(ctx context.Context) error {
 	c := b.cfg
-	b.gwTgt = target{name: targetGateway, model: "bench-model"}
+	b.gwTgt = target{name: targetGateway, model: modelPlain, key: c.key}
 	switch {
 	case c.gatewayURL != "":
 		b.gwTgt.url = strings.TrimSuffix(c.gatewayURL, "/") + chatPath
@@ -120,11 +135,17 @@ func (b *bench) startGateway(ctx context.Context) error {
 		b.gw, b.gwTgt.url, b.gwTgt.pid = gw, base+chatPath, gw.PID()
 	default:
 		b.logf("starting gateway %s", c.gateway)
-		gw, base, err := startGateway(ctx, c.gateway, b.fake.BaseURL, b.dir)
+		gw, base, err := startGateway(ctx, gatewayOpts{Binary: c.gateway, FakeBaseURL: b.fake.BaseURL, Dir: b.dir, Name: targetGateway})
 		if err != nil {
 			return err
 		}
 		b.gw, b.gwTgt.url, b.gwTgt.pid = gw, base+chatPath, gw.PID()
+		if c.key == "" {
+			admin := adminClient{base: base, key: benchAdminKey}
+			if b.gwTgt.key, _, err = admin.provisionKey(ctx, "bench", "enterprise"); err != nil {
+				return fmt.Errorf("gateway: %w", err)
+			}
+		}
 	}
 	return nil
 }
@@ -155,6 +176,9 @@ func (b *bench) runScenarios(ctx context.Context) {
 	if c.scenarios[scBaseline] {
 		b.baseline(ctx)
 	}
+	if c.scenarios[scMetered] {
+		b.metered(ctx)
+	}
 }
 
 // baseline runs the non-stream scenario through a bare reverse proxy child
@@ -170,7 +194,7 @@ func (b *bench) baseline(ctx context.Context) {
 		return
 	}
 	defer rp.Stop(5 * time.Second)
-	tgt := target{name: targetRevProxy, url: base + chatPath, model: "fake-model", pid: rp.PID()}
+	tgt := target{name: targetRevProxy, url: base + chatPath, model: "fake-model", pid: rp.PID(), key: b.direct.key}
 	if b.cfg.scenarios[scMemory] {
 		b.memory(ctx, tgt, b.idleRSS(tgt)) // first, on a fresh process, as for the gateway
 	}
@@ -184,30 +208,21 @@ func (b *bench) compareScenario(ctx context.Context, label string, stream bool, 
 		return
 	}
 	b.fake.SetDelays(latency, 0)
-	d := b.phase(ctx, label, b.direct, stream)
-	o := b.phase(ctx, label, other, stream)
+	d := b.phase(ctx, label, b.direct, stream, b.prompt)
+	o := b.phase(ctx, label, other, stream, b.prompt)
 	b.rep.Results = append(b.rep.Results, d, o)
 	b.rep.Comparisons = append(b.rep.Comparisons, compare(d, o))
 	b.checkGateway()
 }
 
 // phase runs one load phase against tgt.
-func (b *bench) phase(ctx context.Context, label string, tgt target, stream bool) phaseResult {
+func (b *bench) phase(ctx context.Context, label string, tgt target, stream bool, prompt string) phaseResult {
 	c := b.cfg
 	b.logf("%-19s %-9s warm-up %v, measuring %v", label, tgt.name, c.warmup, c.duration)
 	spec := loadSpec{
-		URL: tgt.url, Body: chatBody(tgt.model, b.prompt, stream), Key: c.key, Stream: stream,
+		URL: tgt.url, Body: chatBody(tgt.model, prompt, stream), Key: tgt.key, Stream: stream,
 		Concurrency: c.concurrency, Warmup: c.warmup, Duration: c.duration, MaxRequests: c.maxRequests,
-		Snapshot: func() cpuSnapshot {
-			s := cpuSnapshot{Self: selfCPU()}
-			sys, err := systemBusy(b.ticks)
-			s.System, s.SystemOK = sys, err == nil
-			if tgt.pid != 0 {
-				cpu, err := procCPU(tgt.pid, b.ticks)
-				s.Target, s.TargetOK = cpu, err == nil
-			}
-			return s
-		},
+		Drain: phaseDrain, Snapshot: b.snapshotter(ctx, tgt),
 	}
 	r := newPhaseResult(label, tgt.name, stream, runLoad(ctx, spec))
 	if tgt.name != targetDirect && tgt.pid == 0 {
@@ -223,6 +238,36 @@ func (b *bench) phase(ctx context.Context, label string, tgt target, stream bool
 		b.note("%s %s: stopped early at -max-requests %d", label, tgt.name, c.maxRequests)
 	}
 	return r
+}
+
+// snapshotter returns the CPU snapshot function of one phase against tgt.
+// The services of tgt, if any, are read first at the window's start and
+// last at its end, so that their slower reading does not stretch the
+// other measurements.
+func (b *bench) snapshotter(ctx context.Context, tgt target) func() cpuSnapshot {
+	var svc *serviceMeter
+	if tgt.services != nil {
+		svc = &serviceMeter{procs: tgt.services}
+	}
+	calls := 0
+	return func() cpuSnapshot {
+		calls++
+		var s cpuSnapshot
+		if svc != nil && calls == 1 {
+			s.Services = svc.snapshot(ctx)
+		}
+		s.Self = selfCPU()
+		sys, err := systemBusy(b.ticks)
+		s.System, s.SystemOK = sys, err == nil
+		if tgt.pid != 0 {
+			cpu, err := procCPU(tgt.pid, b.ticks)
+			s.Target, s.TargetOK = cpu, err == nil
+		}
+		if svc != nil && calls > 1 {
+			s.Services = svc.snapshot(ctx)
+		}
+		return s
+	}
 }
 
 // idleRSS reads a process's memory before load, after a short settling
@@ -242,7 +287,7 @@ func (b *bench) memory(ctx context.Context, tgt target, idle int64) {
 	b.logf("memory %-12s opening %d streams", tgt.name, n)
 	b.fake.SetDelays(0, holdChunkDelay)
 	defer b.fake.SetDelays(0, 0)
-	h, err := openStreams(ctx, tgt.url, chatBody(tgt.model, b.prompt, true), b.cfg.key, n, streamOpenTimeout)
+	h, err := openStreams(ctx, tgt.url, chatBody(tgt.model, b.prompt, true), tgt.key, n, streamOpenTimeout)
 	if err != nil {
 		b.problem("memory %s: %v", tgt.name, err)
 		return
@@ -301,7 +346,7 @@ func (b *bench) teardown() {
 		return
 	}
 	if len(b.rep.Problems) > 0 {
-		b.note("logs kept in %s (gateway.log, revproxy.log)", b.dir)
+		b.note("logs kept in %s (gateway.log, metered.log, revproxy.log)", b.dir)
 		return
 	}
 	_ = os.RemoveAll(b.dir)
