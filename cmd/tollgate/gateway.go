@@ -119,7 +119,7 @@ func build(ctx context.Context, getenv func(string) string, stderr io.Writer) (g
 // buildMeter builds the limiter (Redis when configured, else in process)
 // and the usage ledger.
 func (g *gateway) buildMeter() (*metering.Meter, error) {
-	lo := limits.Options{SpendLoader: g.store.SpendSince}
+	lo := limits.Options{SpendLoader: g.store.SpendSince, Logger: g.log}
 	var limiter limits.Limiter
 	if g.env.RedisURL != "" {
 		opt, err := redis.ParseURL(g.env.RedisURL)
@@ -127,7 +127,9 @@ func (g *gateway) buildMeter() (*metering.Meter, error) {
 			return nil, fmt.Errorf("TOLLGATE_REDIS_URL: %w", err)
 		}
 		g.redis = redis.NewClient(opt)
-		limiter = limits.NewRedis(g.redis, lo)
+		rl := limits.NewRedis(g.redis, lo)
+		g.loops = append(g.loops, rl.Run) // settlements in pipelined batches
+		limiter = rl
 	} else {
 		mem := limits.NewMemory(lo)
 		g.loops = append(g.loops, mem.Run)

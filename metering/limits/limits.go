@@ -52,6 +52,7 @@ package limits
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -400,6 +401,9 @@ type Options struct {
 	// Prefix starts every Redis key; empty means DefaultPrefix. Memory
 	// ignores it.
 	Prefix string
+	// Logger reports settlements that failed in the background; nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultPrefix starts the Redis keys when Options.Prefix is empty.

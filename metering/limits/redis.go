@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -92,7 +93,8 @@ return 0
 // Each Reserve is one Lua script (EVALSHA, falling back to EVAL when Redis
 // has not cached it), so one round trip performs every check and
 // increment atomically. Settle and Release are one script call too, and
-// none at all when the figures equal the reservation. A customer's month
+// none at all when the figures equal the reservation; while Run is running
+// they are queued and applied in pipelined batches instead. A customer's month
 // counter is seeded from the SpendLoader when it does not exist yet: the
 // script reports it missing, the limiter loads the spend, creates the
 // counter with SET NX (so concurrent seeders agree) and runs the script
@@ -115,10 +117,31 @@ type Redis struct {
 	prefix string
 	now    func() time.Time
 	load   SpendLoader
+	logger *slog.Logger
 
 	mu      sync.Mutex
 	seeding map[string]*seeding // by month counter key
+
+	// pending holds settlements for the batching loop. batching is true
+	// while Run is running (without it Settle is synchronous); enqueuers
+	// hold batchMu's read lock, and Run takes the write lock to stop
+	// batching, so that no settlement is enqueued after its last drain.
+	pending  chan settlement
+	batchMu  sync.RWMutex
+	batching bool
 }
+
+// settlement is one reservation's adjustment, waiting to be applied.
+type settlement struct {
+	keys                 []string
+	dMinute, dDay, dCost int64
+}
+
+// Batching limits.
+const (
+	pendingSettlements = 8192
+	maxSettleBatch     = 512
+)
 
 // seeding is one month counter being seeded; concurrent Reserves of the
 // customer wait for it instead of loading the spend again.
@@ -131,7 +154,8 @@ var _ Limiter = (*Redis)(nil)
 
 // NewRedis returns a Limiter backed by client.
 func NewRedis(client redis.UniversalClient, opts Options) *Redis {
-	l := &Redis{client: client, prefix: opts.Prefix, now: opts.Now, load: opts.SpendLoader, seeding: map[string]*seeding{}}
+	l := &Redis{client: client, prefix: opts.Prefix, now: opts.Now, load: opts.SpendLoader, logger: opts.Logger, seeding: map[string]*seeding{},
+		pending: make(chan settlement, pendingSettlements)}
 	if l.prefix == "" {
 		l.prefix = DefaultPrefix
 	}
@@ -263,15 +287,122 @@ func (l *Redis) Settle(ctx context.Context, r *Reservation, tokens, costPicos in
 	if dMinute == 0 && dDay == 0 && dCost == 0 {
 		return nil
 	}
-	err := settleScript.Run(ctx, l.client, r.keys,
-		strconv.FormatInt(dMinute, 10), strconv.FormatInt(dDay, 10), strconv.FormatInt(dCost, 10)).Err()
-	if err != nil {
+	s := settlement{keys: r.keys, dMinute: dMinute, dDay: dDay, dCost: dCost}
+	if l.enqueue(s) {
+		return nil
+	}
+	if err := l.apply(ctx, l.client, s).Err(); err != nil {
 		return fmt.Errorf("limits: settle: %w", err)
 	}
 	return nil
 }
 
-// Release implements Limiter: Settle with nothing used.
+// enqueue hands s to the batching loop; false when Run is not running or
+// is behind (the caller then applies s itself).
+func (l *Redis) enqueue(s settlement) bool {
+	l.batchMu.RLock()
+	defer l.batchMu.RUnlock()
+	if !l.batching {
+		return false
+	}
+	select {
+	case l.pending <- s:
+		return true
+	default:
+		return false
+	}
+}
+
+// setBatching switches batching on or off; switching off waits for
+// enqueues in flight.
+func (l *Redis) setBatching(on bool) {
+	l.batchMu.Lock()
+	l.batching = on
+	l.batchMu.Unlock()
+}
+
+// apply runs the settle script for s on c (the client or a pipeline).
+func (l *Redis) apply(ctx context.Context, c redis.Scripter, s settlement) *redis.Cmd {
+	return settleScript.Run(ctx, c, s.keys,
+		strconv.FormatInt(s.dMinute, 10), strconv.FormatInt(s.dDay, 10), strconv.FormatInt(s.dCost, 10))
+}
+
+// Run applies settlements in pipelined batches (one round trip for up to
+// 512 of them) until ctx is done, then flushes what is queued. While it
+// runs, Settle and Release only enqueue: settling happens after the answer
+// has gone out, so batching costs no latency, and the windows lag the
+// exact figures by at most one batch. Without Run, Settle is synchronous.
+func (l *Redis) Run(ctx context.Context) error {
+	l.setBatching(true)
+	defer l.setBatching(false)
+	batch := make([]settlement, 0, maxSettleBatch)
+	// Batches are applied with a context that stopping Run does not
+	// cancel: a settlement taken off the queue is applied, not dropped.
+	flushCtx := context.WithoutCancel(ctx)
+	for {
+		select {
+		case s := <-l.pending:
+			batch = l.drain(append(batch[:0], s))
+			l.flush(flushCtx, batch)
+		case <-ctx.Done():
+			l.setBatching(false)
+			// Settle no longer enqueues; apply what it already did.
+			for {
+				batch = l.drain(batch[:0])
+				if len(batch) == 0 {
+					return nil
+				}
+				l.flush(flushCtx, batch)
+			}
+		}
+	}
+}
+
+// drain moves queued settlements into batch, up to its capacity, without
+// waiting.
+func (l *Redis) drain(batch []settlement) []settlement {
+	for len(batch) < maxSettleBatch {
+		select {
+		case s := <-l.pending:
+			batch = append(batch, s)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (l *Redis) log() *slog.Logger {
+	if l.logger != nil {
+		return l.logger
+	}
+	return slog.Default()
+}
+
+// flush applies a batch in one pipeline. Settlements whose script was not
+// cached (NOSCRIPT, after a Redis restart) are retried one by one, which
+// loads it; each settlement is applied once.
+func (l *Redis) flush(ctx context.Context, batch []settlement) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	pipe := l.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, s := range batch {
+		cmds[i] = pipe.EvalSha(ctx, settleScript.Hash(), s.keys,
+			strconv.FormatInt(s.dMinute, 10), strconv.FormatInt(s.dDay, 10), strconv.FormatInt(s.dCost, 10))
+	}
+	_, _ = pipe.Exec(ctx)
+	for i, cmd := range cmds {
+		err := cmd.Err()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			err = l.apply(ctx, l.client, batch[i]).Err()
+		}
+		if err != nil && !errors.Is(err, redis.Nil) {
+			l.log().Warn("limits: settle failed; the window keeps its reservation", "error", err)
+		}
+	}
+}
+
 func (l *Redis) Release(ctx context.Context, r *Reservation) error {
 	return l.Settle(ctx, r, 0, 0)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -222,4 +223,60 @@ func TestRedisError(t *testing.T) {
 	if d, _, err := l.Reserve(context.Background(), req(Policy{}, 0, 0)); err != nil || !d.Allowed {
 		t.Fatalf("unlimited Reserve with Redis down: %+v, %v", d, err)
 	}
+}
+
+// TestRedisBatchedSettle settles many reservations through the batching
+// loop, including after a script flush, and checks that the windows end up
+// exactly where synchronous settling would leave them.
+func TestRedisBatchedSettle(t *testing.T) {
+	c := testRedis(t)
+	prefix := testPrefix(t, c)
+	clock := &fakeClock{t: t0}
+	l := NewRedis(c, Options{Prefix: prefix, Now: clock.Now})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	for {
+		l.batchMu.RLock()
+		on := l.batching
+		l.batchMu.RUnlock()
+		if on {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	policy := Policy{TPM: 1_000_000, TPD: 1_000_000_000}
+	const n = 300
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, r, err := l.Reserve(context.Background(), req(policy, 100, 0))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if i == n/2 {
+				_ = c.ScriptFlush(context.Background()).Err() // NOSCRIPT mid-run
+			}
+			if err := l.Settle(context.Background(), r, 40, 0); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	cancel() // Run flushes what is queued before it returns
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Every reservation of 100 became 40: the minute window holds n*40.
+	dec, r, err := l.Reserve(context.Background(), req(policy, 1, 0))
+	if err != nil || !dec.Allowed {
+		t.Fatal(dec, err)
+	}
+	if got := dec.Headers.RemainingTokens; got != policy.TPM-n*40-1 {
+		t.Errorf("remaining tokens %d, want %d", got, policy.TPM-n*40-1)
+	}
+	_ = l.Release(context.Background(), r)
 }
