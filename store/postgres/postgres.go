@@ -33,15 +33,18 @@ var _ store.Store = (*Store)(nil)
 
 // Open connects to the PostgreSQL database at url (a postgres:// URL or a
 // libpq keyword/value string, as pgx accepts) and checks that it answers.
-// Unless the URL sets one, sessions use the time zone UTC. Open does not
+// Unless the URL sets them, sessions use the time zone UTC and jit=off
+// (compiling a usage export costs more than it saves). Open does not
 // migrate: call Migrate.
 func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse url: %w", err)
 	}
-	if _, ok := cfg.ConnConfig.RuntimeParams["timezone"]; !ok {
-		cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	for param, value := range map[string]string{"timezone": "UTC", "jit": "off"} {
+		if _, ok := cfg.ConnConfig.RuntimeParams[param]; !ok {
+			cfg.ConnConfig.RuntimeParams[param] = value
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

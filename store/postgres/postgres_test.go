@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tollgate-gw/tollgate/migrations"
 	"github.com/tollgate-gw/tollgate/store"
 	"github.com/tollgate-gw/tollgate/store/storetest"
 )
@@ -92,4 +93,54 @@ func openFresh(t testing.TB) *Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) })
+}
+
+// TestConcurrentMigrate starts several replicas on one empty schema at
+// once: the advisory lock lets exactly one apply each migration.
+func TestConcurrentMigrate(t *testing.T) {
+	u := freshSchema(t)
+	const replicas = 4
+	errs := make(chan error, replicas)
+	for range replicas {
+		go func() {
+			s, err := Open(t.Context(), u)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			errs <- s.Migrate(t.Context())
+		}()
+	}
+	for range replicas {
+		if err := <-errs; err != nil {
+			t.Errorf("Migrate: %v", err)
+		}
+	}
+	s, err := Open(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var applied, tiers int
+	if err := s.pool.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM tollgate_migrations),
+		(SELECT count(*) FROM tiers)`).Scan(&applied, &tiers); err != nil {
+		t.Fatal(err)
+	}
+	all, err := migrations.Load(migrations.Postgres())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(all) || tiers != 3 {
+		t.Errorf("after concurrent migrations: %d versions recorded, %d tiers; want %d and 3", applied, tiers, len(all))
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	if _, err := Open(t.Context(), "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"); err == nil {
+		t.Error("Open of an unreachable server succeeded")
+	}
+	if _, err := Open(t.Context(), "postgres://%zz"); err == nil {
+		t.Error("Open of a malformed URL succeeded")
+	}
 }

@@ -68,6 +68,20 @@ func TestRollupMatchesEvents(t *testing.T) {
 	if err := s.QueryUsage(ctx, q, func(r store.UsageRow) error { got = append(got, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	want := rawDailyExport(t, s, from, to)
+	if len(want) == 0 {
+		t.Fatal("no rows in the raw export")
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("rollup export differs from the raw export (-raw +rollup):\n%s", d)
+	}
+}
+
+// rawDailyExport is the export by day, customer and model computed from
+// usage_events alone.
+func rawDailyExport(t *testing.T, s *Store, from, to time.Time) []store.UsageRow {
+	t.Helper()
+	ctx := t.Context()
 	rows, err := s.pool.Query(ctx, `SELECT date_trunc('day', created_at, 'UTC'), customer_id, model,
 			count(*), count(*) FILTER (WHERE cache_hit), count(*) FILTER (WHERE NOT priced),
 			sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(cost_picos)::bigint
@@ -76,6 +90,7 @@ func TestRollupMatchesEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
 	var want []store.UsageRow
 	for rows.Next() {
 		var w store.UsageRow
@@ -90,10 +105,5 @@ func TestRollupMatchesEvents(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if len(want) == 0 {
-		t.Fatal("no rows in the raw export")
-	}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("rollup export differs from the raw export (-raw +rollup):\n%s", d)
-	}
+	return want
 }

@@ -36,7 +36,7 @@ const insertUsageSQL = `WITH ins AS (
 )
 INSERT INTO usage_hourly AS h (hour, customer_id, key_id, model, provider, requests,
 	cached_requests, unpriced_requests, prompt_tokens, completion_tokens, cost_picos)
-SELECT date_trunc('hour', created_at, 'UTC'), customer_id, key_id, model, provider,
+SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', customer_id, key_id, model, provider,
 	count(*), count(*) FILTER (WHERE cache_hit), count(*) FILTER (WHERE NOT priced),
 	sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(cost_picos)::bigint
 FROM ins
@@ -150,19 +150,49 @@ func (s *Store) QueryUsage(ctx context.Context, q store.UsageQuery, fn func(stor
 }
 
 // usageSQL builds the query for p. Parameters: $1 From, $2 To, $3
-// RollupFrom, $4 RollupTo.
+// RollupFrom, $4 RollupTo. The rollup rows and the edge events are each
+// aggregated on their own (the big rollup aggregate can run in parallel),
+// then combined. Periods are computed on timestamps without time zone
+// (UTC), which is much cheaper than date_trunc with a zone argument.
 func usageSQL(p usageplan.Plan) string {
-	period := "NULL::timestamptz"
-	switch p.Granularity {
-	case store.GranularityHour:
-		period = "hour"
-	case store.GranularityDay:
-		period = "date_trunc('day', hour, 'UTC')"
-	case store.GranularityMonth:
-		period = "date_trunc('month', hour, 'UTC')"
+	counted := [3]string{"requests", "cached_requests", "unpriced_requests"}
+	roll := aggSQL(p, "hour AT TIME ZONE 'UTC'", counted, `usage_hourly WHERE hour >= $3 AND hour < $4`)
+	raw := aggSQL(p, "date_trunc('hour', created_at AT TIME ZONE 'UTC')",
+		[3]string{"1", "CASE WHEN cache_hit THEN 1 ELSE 0 END", "CASE WHEN priced THEN 0 ELSE 1 END"},
+		`usage_events WHERE (created_at >= $1 AND created_at < $3) OR (created_at >= $4 AND created_at < $2)`)
+	combined := aggSQL(p, "", counted, "(SELECT * FROM roll UNION ALL SELECT * FROM raw) u")
+	name, join := "''::text", ""
+	if p.Customer {
+		name = "coalesce(c.name, '')"
+		join = "LEFT JOIN customers c ON c.id = a.customer_id"
+	}
+	return `WITH roll AS (` + roll + `), raw AS (` + raw + `), a AS (` + combined + `)
+SELECT a.period AT TIME ZONE 'UTC', a.customer_id, ` + name + `, a.key_id, a.model, a.provider,
+	a.requests::bigint, a.cached_requests::bigint, a.unpriced_requests::bigint,
+	a.prompt_tokens::bigint, a.completion_tokens::bigint, a.cost_picos::bigint
+FROM a ` + join + `
+ORDER BY a.period, a.customer_id COLLATE "C", a.key_id COLLATE "C", a.model COLLATE "C",
+	a.provider COLLATE "C"`
+}
+
+// aggSQL is one aggregation step of usageSQL over from: hour is the
+// expression of a row's UTC hour (a timestamp), or "" when the rows carry
+// a period column already; counts are the expressions of the three
+// request counts. Columns out: period, the four fields (empty when not
+// grouped), then the six sums.
+func aggSQL(p usageplan.Plan, hour string, counts [3]string, from string) string {
+	period := "NULL::timestamp"
+	switch {
+	case p.Granularity == "":
+	case hour == "":
+		period = "period"
+	case p.Granularity == store.GranularityHour:
+		period = hour
+	default: // day or month
+		period = "date_trunc('" + p.Granularity + "', " + hour + ")"
 	}
 	sel := []string{period + " AS period"}
-	group := []string{}
+	var group []string
 	if p.Granularity != "" {
 		group = append(group, "1")
 	}
@@ -177,39 +207,15 @@ func usageSQL(p usageplan.Plan) string {
 			sel = append(sel, "''::text AS "+col.name)
 		}
 	}
+	sums := fmt.Sprintf(`sum(%s) AS requests, sum(%s) AS cached_requests, sum(%s) AS unpriced_requests,
+		sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens,
+		sum(cost_picos) AS cost_picos`, counts[0], counts[1], counts[2])
 	groupBy := ""
 	if len(group) > 0 {
-		groupBy = "GROUP BY " + strings.Join(group, ", ")
+		groupBy = " GROUP BY " + strings.Join(group, ", ")
 	}
-	name := "''::text"
-	join := ""
-	if p.Customer {
-		name = "coalesce(c.name, '')"
-		join = "LEFT JOIN customers c ON c.id = a.customer_id"
-	}
-	return `WITH src AS (
-	SELECT hour, customer_id, key_id, model, provider, requests, cached_requests,
-		unpriced_requests, prompt_tokens, completion_tokens, cost_picos
-	FROM usage_hourly WHERE hour >= $3 AND hour < $4
-	UNION ALL
-	SELECT date_trunc('hour', created_at, 'UTC'), customer_id, key_id, model, provider, 1,
-		cache_hit::int, (NOT priced)::int, prompt_tokens, completion_tokens, cost_picos
-	FROM usage_events
-	WHERE (created_at >= $1 AND created_at < $3) OR (created_at >= $4 AND created_at < $2)
-), a AS (
-	SELECT ` + strings.Join(sel, ", ") + `,
-		sum(requests) AS requests, sum(cached_requests) AS cached_requests,
-		sum(unpriced_requests) AS unpriced_requests, sum(prompt_tokens) AS prompt_tokens,
-		sum(completion_tokens) AS completion_tokens, sum(cost_picos) AS cost_picos
-	FROM src ` + groupBy + `
-	HAVING count(*) > 0
-)
-SELECT a.period, a.customer_id, ` + name + `, a.key_id, a.model, a.provider,
-	a.requests::bigint, a.cached_requests::bigint, a.unpriced_requests::bigint,
-	a.prompt_tokens::bigint, a.completion_tokens::bigint, a.cost_picos::bigint
-FROM a ` + join + `
-ORDER BY a.period, a.customer_id COLLATE "C", a.key_id COLLATE "C", a.model COLLATE "C",
-	a.provider COLLATE "C"`
+	// HAVING: an aggregate without GROUP BY yields a row even over no rows.
+	return "SELECT " + strings.Join(sel, ", ") + ", " + sums + " FROM " + from + groupBy + " HAVING count(*) > 0"
 }
 
 // SpendSince returns the sum of the customer's CostPicos for events at or

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/tollgate-gw/tollgate/migrations"
 	"github.com/tollgate-gw/tollgate/store"
 	"github.com/tollgate-gw/tollgate/store/storetest"
 )
@@ -99,5 +100,46 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 	if v, err := s.GetSetting(t.Context(), "k"); err != nil || v != "v" {
 		t.Errorf("GetSetting after reopen = %q, %v", v, err)
+	}
+}
+
+// TestConcurrentMigrate opens one new file from several stores at once
+// (as several processes would): each migration is applied once.
+func TestConcurrentMigrate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	const replicas = 4
+	errs := make(chan error, replicas)
+	for range replicas {
+		go func() {
+			s, err := Open(t.Context(), path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			errs <- s.Migrate(t.Context())
+		}()
+	}
+	for range replicas {
+		if err := <-errs; err != nil {
+			t.Errorf("Migrate: %v", err)
+		}
+	}
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var applied, tiers int
+	if err := s.r.QueryRowContext(t.Context(), `SELECT (SELECT count(*) FROM tollgate_migrations),
+		(SELECT count(*) FROM tiers)`).Scan(&applied, &tiers); err != nil {
+		t.Fatal(err)
+	}
+	all, err := migrations.Load(migrations.SQLite())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(all) || tiers != 3 {
+		t.Errorf("after concurrent migrations: %d versions recorded, %d tiers; want %d and 3", applied, tiers, len(all))
 	}
 }

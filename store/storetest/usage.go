@@ -221,7 +221,7 @@ func testUsageQueryMatchesEvents(t *testing.T, s store.Store) {
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewPCG(seed, 42))
 	w := newWorld(t, s)
-	events := w.events(r, "req", 1200)
+	events := w.events(r, "req", 600)
 	insertInBatches(t, s, r, events)
 
 	base, h := usageBase(), time.Hour

@@ -1,6 +1,6 @@
 // Package usageplan turns a store.UsageQuery into the plan both SQL stores
-// execute: the grouped fields in contract order, the granularity, and the
-// split of [From, To) into whole hours, read from the hourly rollup, and
+// execute: the grouped fields, the granularity, and the split of
+// [From, To) into whole hours, read from the hourly rollup, and
 // the partial edge hours, read from the raw events. Sums are exact for any
 // From and To, aligned to the hour or not.
 package usageplan
@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/tollgate-gw/tollgate/store"
@@ -22,7 +21,7 @@ const Precision = time.Microsecond
 // Plan is a validated usage query.
 type Plan struct {
 	// From and To are the query's bounds in UTC, truncated to Precision;
-	// a zero To means no upper bound.
+	// a zero query To becomes 9999-12-31, i.e. no upper bound.
 	From, To time.Time
 	// RollupFrom and RollupTo bound the whole hours read from the rollup:
 	// From <= RollupFrom <= RollupTo <= To. The raw events are read for
@@ -78,32 +77,6 @@ func New(q store.UsageQuery) (Plan, error) {
 		p.RollupFrom, p.RollupTo = p.To, p.To
 	}
 	return p, nil
-}
-
-// Fields returns the grouped fields in contract order (customer, key,
-// model, provider).
-func (p Plan) Fields() []string {
-	var out []string
-	for _, f := range []struct {
-		on   bool
-		name string
-	}{
-		{p.Customer, store.GroupCustomer},
-		{p.Key, store.GroupKey},
-		{p.Model, store.GroupModel},
-		{p.Provider, store.GroupProvider},
-	} {
-		if f.on {
-			out = append(out, f.name)
-		}
-	}
-	return out
-}
-
-// Grouped reports whether field (one of the store.Group constants) is
-// grouped.
-func (p Plan) Grouped(field string) bool {
-	return slices.Contains(p.Fields(), field)
 }
 
 // UTC returns t in UTC truncated to Precision.
