@@ -109,7 +109,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, re
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	g.log.Info("shutting down", "timeout", g.cfg.Server.ShutdownTimeout)
+	g.log.Info("shutting down", "timeout", g.cfg.Server.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Server.ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {

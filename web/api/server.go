@@ -273,7 +273,7 @@ func (s *Server) logRequest(c echo.Context, st *reqState) {
 		slog.String("method", c.Request().Method),
 		slog.String("path", c.Request().URL.Path),
 		slog.Int("status", status),
-		slog.Duration("latency", s.now().Sub(st.start)),
+		slog.Float64("latency_ms", float64(s.now().Sub(st.start).Microseconds())/1000),
 	)
 	if st.model != "" {
 		attrs = append(attrs, slog.String("model", st.model))
