@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,7 +130,27 @@ type Redis struct {
 	pending  chan settlement
 	batchMu  sync.RWMutex
 	batching bool
+	// calls carries reserves to the pipelining workers while batching.
+	calls chan reserveCall
 }
+
+// reserveCall is one Reserve waiting for a pipeline.
+type reserveCall struct {
+	keys []string
+	args []any
+	res  chan reserveResult
+}
+
+type reserveResult struct {
+	vals []int64
+	err  error
+}
+
+// Reserve pipelining: workers, and the most calls one pipeline carries.
+const (
+	reserveWorkers  = 4
+	maxReserveBatch = 256
+)
 
 // settlement is one reservation's adjustment, waiting to be applied.
 type settlement struct {
@@ -155,7 +176,7 @@ var _ Limiter = (*Redis)(nil)
 // NewRedis returns a Limiter backed by client.
 func NewRedis(client redis.UniversalClient, opts Options) *Redis {
 	l := &Redis{client: client, prefix: opts.Prefix, now: opts.Now, load: opts.SpendLoader, logger: opts.Logger, seeding: map[string]*seeding{},
-		pending: make(chan settlement, pendingSettlements)}
+		pending: make(chan settlement, pendingSettlements), calls: make(chan reserveCall, 1024)}
 	if l.prefix == "" {
 		l.prefix = DefaultPrefix
 	}
@@ -183,7 +204,7 @@ func (l *Redis) Reserve(ctx context.Context, req Request) (Decision, *Reservatio
 		ttl(w.now, w.minuteEnd()), ttl(w.now, w.dayEnd()),
 	}
 	for range 2 {
-		res, err := reserveScript.Run(ctx, l.client, r.keys, args...).Int64Slice()
+		res, err := l.reserve(ctx, r.keys, args)
 		if err != nil {
 			return Decision{}, nil, fmt.Errorf("limits: reserve: %w", err)
 		}
@@ -297,6 +318,94 @@ func (l *Redis) Settle(ctx context.Context, r *Reservation, tokens, costPicos in
 	return nil
 }
 
+// reserve runs the reserve script: through a pipelining worker while Run
+// is running, else directly. Under load, the reserves that arrive while a
+// pipeline is in flight go together in the next one (one round trip, one
+// read and one write on each side for all of them); a lone reserve goes at
+// once, so pipelining adds no latency when the gateway is idle.
+func (l *Redis) reserve(ctx context.Context, keys []string, args []any) ([]int64, error) {
+	c := reserveCall{keys: keys, args: args, res: make(chan reserveResult, 1)}
+	if l.send(c) {
+		select {
+		case r := <-c.res:
+			return r.vals, r.err
+		case <-ctx.Done():
+			// The reservation may still be applied: it then stays counted
+			// (never under-counted) until its window ends.
+			return nil, ctx.Err()
+		}
+	}
+	return reserveScript.Run(ctx, l.client, keys, args...).Int64Slice()
+}
+
+// send hands c to the workers; false when Run is not running or they are
+// behind.
+func (l *Redis) send(c reserveCall) bool {
+	l.batchMu.RLock()
+	defer l.batchMu.RUnlock()
+	if !l.batching {
+		return false
+	}
+	select {
+	case l.calls <- c:
+		return true
+	default:
+		return false
+	}
+}
+
+// reserveWorker pipelines waiting reserves until stop is closed, then
+// answers what is still queued.
+func (l *Redis) reserveWorker(ctx context.Context, stop <-chan struct{}) {
+	batch := make([]reserveCall, 0, maxReserveBatch)
+	for {
+		select {
+		case c := <-l.calls:
+			batch = append(batch[:0], c)
+		drain:
+			for len(batch) < maxReserveBatch {
+				select {
+				case c := <-l.calls:
+					batch = append(batch, c)
+				default:
+					break drain
+				}
+			}
+			l.execReserves(ctx, batch)
+		case <-stop:
+			for {
+				select {
+				case c := <-l.calls:
+					l.execReserves(ctx, []reserveCall{c})
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// execReserves sends a batch of reserves in one pipeline. A call whose
+// script Redis has not cached (NOSCRIPT) is run again on its own, which
+// loads the script; nothing is applied twice.
+func (l *Redis) execReserves(ctx context.Context, batch []reserveCall) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	pipe := l.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, c := range batch {
+		cmds[i] = pipe.EvalSha(ctx, reserveScript.Hash(), c.keys, c.args...)
+	}
+	_, _ = pipe.Exec(ctx)
+	for i, c := range batch {
+		vals, err := cmds[i].Int64Slice()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			vals, err = reserveScript.Run(ctx, l.client, c.keys, c.args...).Int64Slice()
+		}
+		c.res <- reserveResult{vals: vals, err: err}
+	}
+}
+
 // enqueue hands s to the batching loop; false when Run is not running or
 // is behind (the caller then applies s itself).
 func (l *Redis) enqueue(s settlement) bool {
@@ -321,6 +430,30 @@ func (l *Redis) setBatching(on bool) {
 	l.batchMu.Unlock()
 }
 
+// merge sums the settlements of a batch that touch the same windows (the
+// same key in the same minute, day and month), so that a busy key costs
+// one script call per batch instead of one per request. Order does not
+// matter: the deltas add up, and the script floors each counter at zero.
+func merge(batch []settlement) []settlement {
+	if len(batch) < 2 {
+		return batch
+	}
+	idx := make(map[string]int, len(batch))
+	out := batch[:0:0]
+	for _, s := range batch {
+		id := strings.Join(s.keys, "\x00")
+		if i, ok := idx[id]; ok {
+			out[i].dMinute += s.dMinute
+			out[i].dDay += s.dDay
+			out[i].dCost += s.dCost
+			continue
+		}
+		idx[id] = len(out)
+		out = append(out, s)
+	}
+	return out
+}
+
 // apply runs the settle script for s on c (the client or a pipeline).
 func (l *Redis) apply(ctx context.Context, c redis.Scripter, s settlement) *redis.Cmd {
 	return settleScript.Run(ctx, c, s.keys,
@@ -333,12 +466,26 @@ func (l *Redis) apply(ctx context.Context, c redis.Scripter, s settlement) *redi
 // has gone out, so batching costs no latency, and the windows lag the
 // exact figures by at most one batch. Without Run, Settle is synchronous.
 func (l *Redis) Run(ctx context.Context) error {
+	// Batches are applied with a context that stopping Run does not
+	// cancel: a settlement or reserve taken off a queue is applied, not
+	// dropped.
+	flushCtx := context.WithoutCancel(ctx)
+	stop := make(chan struct{})
+	var workers sync.WaitGroup
+	for range reserveWorkers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			l.reserveWorker(flushCtx, stop)
+		}()
+	}
+	defer func() {
+		close(stop)
+		workers.Wait()
+	}()
 	l.setBatching(true)
 	defer l.setBatching(false)
 	batch := make([]settlement, 0, maxSettleBatch)
-	// Batches are applied with a context that stopping Run does not
-	// cancel: a settlement taken off the queue is applied, not dropped.
-	flushCtx := context.WithoutCancel(ctx)
 	for {
 		select {
 		case s := <-l.pending:
@@ -385,6 +532,7 @@ func (l *Redis) log() *slog.Logger {
 func (l *Redis) flush(ctx context.Context, batch []settlement) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	batch = merge(batch)
 	pipe := l.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
 	for i, s := range batch {

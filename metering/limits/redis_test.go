@@ -280,3 +280,65 @@ func TestRedisBatchedSettle(t *testing.T) {
 	}
 	_ = l.Release(context.Background(), r)
 }
+
+// TestRedisPipelinedReserve admits exactly the limit when reserves go
+// through the pipelining workers, across a script-cache flush.
+func TestRedisPipelinedReserve(t *testing.T) {
+	c := testRedis(t)
+	prefix := testPrefix(t, c)
+	l := NewRedis(c, Options{Prefix: prefix, Now: (&fakeClock{t: t0}).Now})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	for {
+		l.batchMu.RLock()
+		on := l.batching
+		l.batchMu.RUnlock()
+		if on {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	policy := Policy{RPM: 50, TPM: 1_000_000}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		allowed int
+	)
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i == 100 {
+				_ = c.ScriptFlush(context.Background()).Err()
+			}
+			dec, r, err := l.Reserve(context.Background(), req(policy, 10, 0))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if dec.Allowed {
+				mu.Lock()
+				allowed++
+				mu.Unlock()
+				_ = l.Settle(context.Background(), r, 5, 0)
+			}
+		}()
+	}
+	wg.Wait()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if allowed != 50 {
+		t.Fatalf("%d of 200 admitted, want exactly 50", allowed)
+	}
+	// Every admitted reservation of 10 tokens settled to 5.
+	dec, _, err := l.Reserve(context.Background(), req(Policy{RPM: 1000, TPM: 1_000_000}, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dec.Headers.RemainingTokens; got != 1_000_000-50*5-1 {
+		t.Errorf("remaining tokens %d, want %d", got, 1_000_000-50*5-1)
+	}
+}
