@@ -58,14 +58,15 @@ func sharedServices(t *testing.T) (dbURL, redisURL string) {
 	return u.String(), rd
 }
 
-// TestE2EReplicas runs two gateways on one PostgreSQL and one Redis: a
-// rate limit holds exactly across both, and a key revoked on one is
-// refused by the other within a second.
+// TestE2EReplicas runs two gateway processes on one PostgreSQL and one
+// Redis: a rate limit holds exactly across both, and a key revoked on one
+// is refused by the other within a second.
 func TestE2EReplicas(t *testing.T) {
 	dbURL, redisURL := sharedServices(t)
 	env := map[string]string{"TOLLGATE_DATABASE_URL": dbURL, "TOLLGATE_REDIS_URL": redisURL}
-	a := startGateway(t, mockYAML, env)
-	b := startGateway(t, mockYAML, env)
+	// Two gateway processes, as two replicas would run.
+	a := startChild(t, mockYAML, env)
+	b := startChild(t, mockYAML, env)
 
 	if status, body := a.admin(t, http.MethodPost, "/admin/tiers", `{"name":"ten","rpm":10}`); status != 201 {
 		t.Fatalf("tier: %d %s", status, body.Raw)
