@@ -551,6 +551,8 @@ func (l *Redis) flush(ctx context.Context, batch []settlement) {
 	}
 }
 
+// Release implements Limiter: the reserved tokens and cost go back, the
+// request stays counted.
 func (l *Redis) Release(ctx context.Context, r *Reservation) error {
 	return l.Settle(ctx, r, 0, 0)
 }
