@@ -6,10 +6,14 @@
 // goes straight to that provider. The router applies each provider's
 // timeout: the whole request for non-streaming calls, the idle time between
 // chunks for streams.
+//
+// Dispatch retries retryable upstream failures with jittered backoff,
+// prefers another healthy target of the same model, then tries the model's
+// fallbacks; a circuit breaker per target (provider and upstream model)
+// turns an outage into one fast failure. See dispatch.go and breaker.go.
 package router
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -32,6 +36,9 @@ type Provider struct {
 	// Timeout bounds a non-streaming call and the idle time between two
 	// stream chunks; zero means DefaultTimeout.
 	Timeout time.Duration
+	// Type is the configured provider type (openai, anthropic, …); it is
+	// only reported by Health and may be empty.
+	Type string
 }
 
 // ModelSpec is one public model of the config.
@@ -47,17 +54,24 @@ type ModelSpec struct {
 
 // TargetSpec is one weighted target of a public model.
 type TargetSpec struct {
+	// Provider is the configured provider name.
 	Provider string
-	Model    string
+	// Model is the upstream model to ask the provider for.
+	Model string
 	// Weight is the target's share; zero takes no traffic.
 	Weight int
 }
 
 // Target is a resolved upstream: a provider and the model to ask it for.
 type Target struct {
+	// Provider is the upstream provider.
 	Provider *Provider
-	Model    string
-	Weight   int
+	// Model is the upstream model name.
+	Model string
+	// Weight is the target's share of its route's traffic.
+	Weight int
+	// b is the target's circuit breaker; nil means always allowed.
+	b *breaker
 }
 
 // Route is what a public model name resolves to.
@@ -73,22 +87,34 @@ type Route struct {
 	totalWeight int
 }
 
-// Table resolves model names. It is immutable after New and safe for
+// Table resolves model names and dispatches requests. Its routes are
+// immutable after New; its breakers keep their own locks. It is safe for
 // concurrent use.
 type Table struct {
 	providers map[string]*Provider
 	models    map[string]*Route
 	listed    []string
+	opts      Options
+	breakers  *breakers
 	// intN returns a uniform random number in [0, n); tests replace it.
 	intN func(n int) int
 }
 
-// New builds a table from the providers and the public models. It checks
-// that every target names a known provider and every fallback a known model.
+// New builds a table with default Options. See NewWithOptions.
 func New(providers []*Provider, models []ModelSpec) (*Table, error) {
+	return NewWithOptions(providers, models, Options{})
+}
+
+// NewWithOptions builds a table from the providers and the public models,
+// with the retry and breaker settings of opts. It checks that every target
+// names a known provider and every fallback a known model.
+func NewWithOptions(providers []*Provider, models []ModelSpec, opts Options) (*Table, error) {
+	opts = opts.withDefaults()
 	t := &Table{
 		providers: make(map[string]*Provider, len(providers)),
 		models:    make(map[string]*Route, len(models)),
+		opts:      opts,
+		breakers:  newBreakers(),
 		intN:      rand.IntN,
 	}
 	for _, p := range providers {
@@ -109,7 +135,9 @@ func New(providers []*Provider, models []ModelSpec) (*Table, error) {
 				errs = append(errs, fmt.Errorf("router: model %q: unknown provider %q", m.Name, ts.Provider))
 				continue
 			}
-			r.Targets = append(r.Targets, Target{Provider: p, Model: ts.Model, Weight: ts.Weight})
+			b := t.breakers.get(p, ts.Model, &t.opts, true)
+			b.addPublic(m.Name)
+			r.Targets = append(r.Targets, Target{Provider: p, Model: ts.Model, Weight: ts.Weight, b: b})
 			r.totalWeight += ts.Weight
 		}
 		if r.totalWeight <= 0 && len(r.Targets) > 0 {
@@ -168,9 +196,13 @@ func (t *Table) Resolve(model string) (*Route, bool) {
 	if !ok {
 		return nil, false
 	}
+	b := t.breakers.get(p, upstream, &t.opts, false)
+	if b != nil {
+		b.addPublic(model)
+	}
 	return &Route{
 		Model:       model,
-		Targets:     []Target{{Provider: p, Model: upstream, Weight: 1}},
+		Targets:     []Target{{Provider: p, Model: upstream, Weight: 1, b: b}},
 		Direct:      true,
 		totalWeight: 1,
 	}, true
@@ -186,7 +218,8 @@ func (t *Table) Provider(name string) (*Provider, bool) {
 	return p, ok
 }
 
-// Pick chooses a target of r at random, in proportion to the weights.
+// Pick chooses a target of r at random, in proportion to the weights,
+// ignoring the breakers.
 func (t *Table) Pick(r *Route) Target {
 	if len(r.Targets) == 1 || r.totalWeight <= 0 {
 		return r.Targets[0]
@@ -201,68 +234,30 @@ func (t *Table) Pick(r *Route) Target {
 	return r.Targets[len(r.Targets)-1]
 }
 
-// ErrNoTarget is returned for a route without targets.
-var ErrNoTarget = errors.New("router: model has no targets")
-
-// Result says which target answered a dispatched request.
-type Result struct {
-	// Provider is the configured provider name of the target.
-	Provider string
-	// Model is the upstream model the target was asked for.
-	Model string
-}
-
-// ChatCompletion sends a non-streaming request to a target of r, bounded by
-// the provider's timeout.
-func (t *Table) ChatCompletion(ctx context.Context, r *Route, req *provider.ChatRequest) (*provider.ChatResponse, Result, error) {
-	if len(r.Targets) == 0 {
-		return nil, Result{}, ErrNoTarget
+// pickAmong chooses the index of a target of r by weight among those ok
+// accepts; it reports false when ok accepts none. A target of weight zero
+// takes no traffic, not even retries.
+func (t *Table) pickAmong(r *Route, ok func(i int) bool) (int, bool) {
+	total := 0
+	for i, tg := range r.Targets {
+		if tg.Weight > 0 && ok(i) {
+			total += tg.Weight
+		}
 	}
-	tg := t.Pick(r)
-	res := Result{Provider: tg.Provider.Name, Model: tg.Model}
-	ctx, cancel := context.WithTimeoutCause(ctx, tg.Provider.Timeout, errUpstreamTimeout)
-	defer cancel()
-	req.Model = tg.Model
-	resp, err := tg.Provider.Adapter.ChatCompletion(ctx, req)
-	if err != nil {
-		return nil, res, classifyTimeout(ctx, tg.Provider, err)
+	if total <= 0 {
+		return 0, false
 	}
-	return resp, res, nil
-}
-
-// ChatCompletionStream starts a streaming request at a target of r. The
-// returned stream fails with a timeout when the upstream stays silent for
-// longer than the provider's timeout, before the first chunk or between
-// two chunks; the caller must Close it.
-func (t *Table) ChatCompletionStream(ctx context.Context, r *Route, req *provider.ChatRequest) (provider.Stream, Result, error) {
-	if len(r.Targets) == 0 {
-		return nil, Result{}, ErrNoTarget
+	n := t.intN(total)
+	last := 0
+	for i, tg := range r.Targets {
+		if tg.Weight <= 0 || !ok(i) {
+			continue
+		}
+		if n < tg.Weight {
+			return i, true
+		}
+		n -= tg.Weight
+		last = i
 	}
-	tg := t.Pick(r)
-	res := Result{Provider: tg.Provider.Name, Model: tg.Model}
-	req.Model = tg.Model
-	s, err := openIdleStream(ctx, tg.Provider, req)
-	return s, res, err
-}
-
-// Embeddings sends an embeddings request to a target of r.
-func (t *Table) Embeddings(ctx context.Context, r *Route, req *provider.EmbeddingsRequest) (*provider.EmbeddingsResponse, Result, error) {
-	if len(r.Targets) == 0 {
-		return nil, Result{}, ErrNoTarget
-	}
-	tg := t.Pick(r)
-	res := Result{Provider: tg.Provider.Name, Model: tg.Model}
-	e, ok := tg.Provider.Adapter.(provider.Embedder)
-	if !ok {
-		return nil, res, &provider.Error{Provider: tg.Provider.Name, Kind: provider.KindInvalidRequest, Status: 400,
-			Message: fmt.Sprintf("provider %q does not offer embeddings", tg.Provider.Name), Code: "unsupported_model", Param: "model"}
-	}
-	ctx, cancel := context.WithTimeoutCause(ctx, tg.Provider.Timeout, errUpstreamTimeout)
-	defer cancel()
-	req.Model = tg.Model
-	resp, err := e.Embeddings(ctx, req)
-	if err != nil {
-		return nil, res, classifyTimeout(ctx, tg.Provider, err)
-	}
-	return resp, res, nil
+	return last, true
 }

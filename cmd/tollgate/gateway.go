@@ -237,7 +237,7 @@ func buildProviders(cfg *config.Config, deps provider.Deps, log *slog.Logger) ([
 		if err != nil {
 			return nil, fmt.Errorf("provider %q: %w", pc.Name, err)
 		}
-		out = append(out, &router.Provider{Name: pc.Name, Adapter: a, Timeout: pc.Timeout})
+		out = append(out, &router.Provider{Name: pc.Name, Type: pc.Type, Adapter: a, Timeout: pc.Timeout})
 	}
 	return out, nil
 }

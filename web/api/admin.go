@@ -55,6 +55,7 @@ func (s *Server) registerAdmin(e *echo.Echo, a *Admin) {
 	g.DELETE("/keys/:id", s.wrap(h.revokeKey))
 	g.GET("/usage", s.wrap(h.usage))
 	g.GET("/usage/export", s.wrap(h.usageExport))
+	g.GET("/providers", s.wrap(h.providers))
 }
 
 // adminAuth checks the admin bearer key in constant time.
