@@ -253,3 +253,30 @@ func TestAssemblerIncomplete(t *testing.T) {
 		t.Error("entry after an invalid chunk")
 	}
 }
+
+// FuzzAssembler: arbitrary chunks never panic the Assembler, and whatever
+// it assembles replays.
+func FuzzAssembler(f *testing.F) {
+	f.Add([]byte(`{"id":"x","choices":[{"index":0,"delta":{"content":"a","tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"stop"}],"usage":{"prompt_tokens":1}}`))
+	f.Add([]byte(`{"choices":[{"index":-1,"delta":{"tool_calls":[{"index":99999}]}}]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, chunk []byte) {
+		var a Assembler
+		_ = a.Add(chunk)
+		_ = a.Add(chunk)
+		u, _ := a.Usage()
+		e, err := a.Entry(u)
+		if err != nil {
+			return
+		}
+		chunks, err := Replay(e, true)
+		if err != nil {
+			t.Fatalf("replay of an assembled entry: %v", err)
+		}
+		for _, c := range chunks {
+			if !json.Valid(c) {
+				t.Fatalf("invalid replayed chunk %s", c)
+			}
+		}
+	})
+}

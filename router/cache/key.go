@@ -2,7 +2,13 @@
 // completion request, the cached answer (Entry) and its replay as a
 // stream, two Stores (a bounded in-process LRU and Redis), a single-flight
 // Group that collapses identical concurrent misses into one upstream call,
-// and the client's cache request headers.
+// and the client's cache request headers. Cache puts these together for
+// the HTTP layer: one Do call per request does the lookup, the single
+// flight and the store (see the package example).
+//
+// Single flight is per process: replicas sharing Redis share entries but
+// may each make one upstream call for the same cold key. Followers of a
+// streaming miss wait for the whole answer and then get it replayed.
 //
 // # What is part of the key
 //
