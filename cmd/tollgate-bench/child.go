@@ -95,9 +95,12 @@ func freeLoopbackAddr() (string, error) {
 
 // gatewayConfig is the YAML configuration routing two models to the fake:
 // bench-model, unpriced, and bench-priced, priced so that the metered
-// scenario computes a cost for each request and enforces a budget.
+// scenario computes a cost for each request and enforces a budget. The
+// response cache is off: the load repeats one request, and the bench
+// measures proxying, not cache hits.
 func gatewayConfig(fakeBaseURL string) string {
-	return `providers:
+	return `cache: {enabled: false}
+providers:
   - name: fake
     type: openai-compatible
     base_url: ` + fakeBaseURL + `/v1

@@ -211,7 +211,10 @@ func TestE2EUsageAndExport(t *testing.T) {
 		}
 		switch r.Get("model").String() {
 		case "priced":
-			if r.Get("requests").Int() != 3 || r.Get("cost_usd").Float() <= 0 || r.Get("unpriced_requests").Int() != 0 {
+			// Three identical requests: one went upstream, two were
+			// answered from the cache (metered, no upstream cost).
+			if r.Get("requests").Int() != 3 || r.Get("cached_requests").Int() != 2 || r.Get("cost_usd").Float() <= 0 ||
+				r.Get("unpriced_requests").Int() != 0 {
 				t.Errorf("priced row %s", r.Raw)
 			}
 		case "mock/echo":

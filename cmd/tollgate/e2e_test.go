@@ -208,6 +208,8 @@ func fakeOpenAI(t *testing.T) *pt.Upstream {
 			r := pt.SSE(fx("openai/stream_text.sse"))
 			r.Events, r.Hang = r.Events[:3], true
 			return r
+		case "slowish": // slow enough for identical requests to overlap
+			return pt.Reply{Delay: 300 * time.Millisecond, Body: fx("openai/response_text.json")}
 		case "slow":
 			return pt.Reply{Delay: 3 * time.Second, Body: fx("openai/response_text.json")}
 		case "stall":
@@ -273,7 +275,7 @@ func TestE2EChatNonStream(t *testing.T) {
 	}
 	h := resp.Header()
 	if h.Get("X-Tollgate-Provider") != "up" || h.Get("X-Tollgate-Model") != "gpt-4o-mini-2024-07-18" ||
-		h.Get("X-Request-Id") == "" || h.Get("X-Tollgate-Cache") != "BYPASS" {
+		h.Get("X-Request-Id") == "" || h.Get("X-Tollgate-Cache") != "MISS" {
 		t.Errorf("headers %v", h)
 	}
 	sent := up.Requests()[0]

@@ -30,6 +30,7 @@ import (
 	"github.com/tollgate-gw/tollgate/provider/mock"
 	"github.com/tollgate-gw/tollgate/provider/openai"
 	"github.com/tollgate-gw/tollgate/router"
+	"github.com/tollgate-gw/tollgate/router/cache"
 	"github.com/tollgate-gw/tollgate/store"
 	"github.com/tollgate-gw/tollgate/store/keyring"
 	"github.com/tollgate-gw/tollgate/web/api"
@@ -105,6 +106,8 @@ func build(ctx context.Context, getenv func(string) string, stderr io.Writer) (g
 		return nil, err
 	}
 	g.api, err = api.New(api.Options{
+		Cache:        g.buildCache(),
+		CacheScope:   g.cfg.Cache.Scope,
 		Router:       g.router,
 		Meter:        meter,
 		Keys:         keys,
@@ -148,6 +151,25 @@ func (g *gateway) buildMeter() (*metering.Meter, error) {
 	}
 	return &metering.Meter{Limiter: limiter, Ledger: w, Logger: g.log,
 		Prices: func(model string) pricing.Price { return prices[model] }}, nil
+}
+
+// memoryCacheBytes bounds the in-process response cache.
+const memoryCacheBytes = 64 << 20
+
+// buildCache builds the response cache (CONTRACT §2 cache): in Redis when
+// configured, so replicas share it, else an in-process LRU. nil when the
+// config disables it.
+func (g *gateway) buildCache() *cache.Cache {
+	if !g.cfg.Cache.Enabled {
+		return nil
+	}
+	var st cache.Store
+	if g.redis != nil {
+		st = cache.NewRedis(g.redis, "tg:cache:")
+	} else {
+		st = cache.NewMemory(memoryCacheBytes)
+	}
+	return &cache.Cache{Store: st, TTL: g.cfg.Cache.TTL}
 }
 
 // buildRouter instantiates the providers and the model table.

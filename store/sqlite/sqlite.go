@@ -72,8 +72,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	// Connect the writer first: it creates the file and switches it to WAL
-	// before any reader opens it.
-	if err := w.PingContext(ctx); err != nil {
+	// before any reader opens it. Switching the journal mode can fail with
+	// SQLITE_BUSY without waiting on the busy timeout when several
+	// processes open a new database at once: retry it for a while.
+	if err := pingRetryBusy(ctx, w); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -90,6 +92,23 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return &Store{w: w, r: r}, nil
+}
+
+// pingRetryBusy connects db, retrying for up to the busy timeout while
+// the database is locked by another opener.
+func pingRetryBusy(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // filePath turns Open's url into a file path.

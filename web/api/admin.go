@@ -54,6 +54,7 @@ func (s *Server) registerAdmin(e *echo.Echo, a *Admin) {
 	g.GET("/keys/:id", s.wrap(h.getKey))
 	g.DELETE("/keys/:id", s.wrap(h.revokeKey))
 	g.GET("/usage", s.wrap(h.usage))
+	g.POST("/cache/purge", s.wrap(h.purgeCache))
 	g.GET("/usage/export", s.wrap(h.usageExport))
 	g.GET("/providers", s.wrap(h.providers))
 }
@@ -259,4 +260,25 @@ func listOf[T any](items []T) map[string][]T {
 		items = []T{}
 	}
 	return map[string][]T{"data": items}
+}
+
+// purgeCache serves POST /admin/cache/purge {model?}: the cached answers
+// of one public model, or all of them, are dropped.
+func (h *adminHandlers) purgeCache(c echo.Context, _ *reqState) error {
+	var in struct {
+		Model string `json:"model"`
+	}
+	if c.Request().ContentLength != 0 {
+		if err := h.s.decodeJSON(c, &in); err != nil {
+			return err
+		}
+	}
+	n := 0
+	if h.s.cache != nil {
+		var err error
+		if n, err = h.s.cache.Store.Purge(c.Request().Context(), in.Model); err != nil {
+			return errInternal(err)
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]int{"purged": n})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/tollgate-gw/tollgate/provider"
 	"github.com/tollgate-gw/tollgate/provider/sse"
 	"github.com/tollgate-gw/tollgate/router"
+	"github.com/tollgate-gw/tollgate/router/cache"
 	"github.com/tollgate-gw/tollgate/store/keyring"
 )
 
@@ -49,14 +51,112 @@ func (s *Server) chatCompletions(c echo.Context, st *reqState) error {
 		return err
 	}
 	req := &provider.ChatRequest{Body: body, Stream: p.Stream, IncludeUsage: p.IncludeUsage}
+	if s.cache != nil {
+		return s.cachedChat(c, st, route, req, p.Model)
+	}
 	if p.Stream {
-		return s.chatStream(c, st, route, req)
+		_, err := s.chatStream(c, st, route, req, nil)
+		if errors.Is(err, errAnswered) {
+			return nil
+		}
+		return err
 	}
 	resp, res, err := s.router.ChatCompletion(c.Request().Context(), route, req)
 	if err != nil {
 		return s.fail(c, st, route, res, err)
 	}
 	return s.answer(c, st, res, resp.Body, resp.Model, &resp.Usage)
+}
+
+// cachedChat answers through the response cache: a hit (or the answer of
+// an identical request in flight) is sent from the cache, as JSON or
+// replayed as a stream, and metered as a cached request; a miss goes
+// upstream once and is stored.
+func (s *Server) cachedChat(c echo.Context, st *reqState, route *router.Route, req *provider.ChatRequest, model string) error {
+	d, err := cache.ParseDirectives(c.Request().Header)
+	if err != nil {
+		return invalid(strings.ToLower(cache.HeaderCache), "invalid_value", "%v", err)
+	}
+	key, err := cache.Key(req.Body, model, cache.ScopeID(s.cacheScope, st.customerID, st.keyID))
+	if err != nil {
+		return errInternal(err)
+	}
+	var fresh router.Result
+	res, err := s.cache.Do(c.Request().Context(), key, d, func() (*cache.Entry, error) {
+		status := cache.Miss
+		if !d.Lookup() {
+			status = cache.Bypass
+		}
+		s.setCacheStatus(c, st, status)
+		if req.Stream {
+			return s.chatStream(c, st, route, req, &cache.Assembler{})
+		}
+		resp, r, err := s.router.ChatCompletion(c.Request().Context(), route, req)
+		if err != nil {
+			return nil, s.fail(c, st, route, r, err)
+		}
+		fresh = r
+		return cache.FromResponse(resp, r.Provider, model, s.now()), nil
+	})
+	if res.StoreErr != nil {
+		s.log.Warn("response cache unavailable", "request_id", st.id, "error", res.StoreErr)
+	}
+	switch {
+	case errors.Is(err, errAnswered):
+		return nil
+	case err != nil:
+		return err
+	case res.Fresh && req.Stream:
+		return nil // streamed and metered by chatStream
+	case res.Fresh:
+		return s.answer(c, st, fresh, res.Entry.Body, res.Entry.Model, &res.Entry.Usage)
+	}
+	s.setCacheStatus(c, st, cache.Hit)
+	return s.answerFromCache(c, st, res.Entry, req)
+}
+
+// setCacheStatus sets x-tollgate-cache and the log's cache field.
+func (s *Server) setCacheStatus(c echo.Context, st *reqState, status string) {
+	st.cache = status
+	c.Response().Header()[hdrCache] = []string{status}
+}
+
+// answerFromCache sends a cached answer, replayed as SSE when the client
+// streams, and meters it as a cached request: tokens recorded, no
+// upstream cost.
+func (s *Server) answerFromCache(c echo.Context, st *reqState, e *cache.Entry, req *provider.ChatRequest) error {
+	st.provider, st.upstream, st.cacheHit = e.Provider, e.Model, true
+	s.setRouteHeaders(c, st)
+	u := e.Usage
+	if !req.Stream {
+		err := c.Blob(http.StatusOK, echo.MIMEApplicationJSON, e.Body)
+		s.record(c.Request().Context(), st, &u, http.StatusOK, nil)
+		return err
+	}
+	chunks, err := cache.Replay(e, req.IncludeUsage)
+	if err != nil {
+		return errInternal(err)
+	}
+	w := c.Response()
+	h := w.Header()
+	h["Content-Type"] = []string{"text/event-stream"}
+	h["Cache-Control"] = []string{"no-cache"}
+	w.WriteHeader(http.StatusOK)
+	for _, ch := range chunks {
+		if err = sse.WriteData(w, ch); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = sse.WriteDone(w)
+	}
+	w.Flush()
+	status := http.StatusOK
+	if err != nil { // the client went away during the replay
+		status, st.err = statusClientClosed, err
+	}
+	s.record(c.Request().Context(), st, &u, status, err)
+	return nil
 }
 
 // fail meters a request whose upstream call failed and returns the
@@ -103,14 +203,21 @@ func (s *Server) admit(c echo.Context, st *reqState, p *keyring.Principal, model
 	return e
 }
 
+// errAnswered marks a streamed answer that was already written to the
+// client but must not be cached or shared: it broke off, or it did not
+// assemble into a whole answer.
+var errAnswered = errors.New("api: answer sent, not cacheable")
+
 // chatStream relays a streaming answer chunk by chunk, flushing each as it
 // arrives. An upstream failure before the first chunk is an ordinary error
-// response; after it, an error event followed by [DONE].
-func (s *Server) chatStream(c echo.Context, st *reqState, route *router.Route, req *provider.ChatRequest) error {
+// response; after it, an error event followed by [DONE]. With asm, the
+// chunks are also assembled into a cache entry, returned when the answer
+// is complete (else errAnswered).
+func (s *Server) chatStream(c echo.Context, st *reqState, route *router.Route, req *provider.ChatRequest, asm *cache.Assembler) (*cache.Entry, error) {
 	ctx := c.Request().Context()
 	stream, res, err := s.router.ChatCompletionStream(ctx, route, req)
 	if err != nil {
-		return s.fail(c, st, route, res, err)
+		return nil, s.fail(c, st, route, res, err)
 	}
 	st.provider, st.upstream = res.Provider, res.Model
 	defer stream.Close()
@@ -119,7 +226,7 @@ func (s *Server) chatStream(c echo.Context, st *reqState, route *router.Route, r
 		e := errorFor(err, st.model, route.Direct)
 		u := stream.Usage()
 		s.record(ctx, st, &u, e.Status, err)
-		return e
+		return nil, e
 	}
 	if m := stream.Model(); m != "" {
 		st.upstream = m
@@ -132,23 +239,36 @@ func (s *Server) chatStream(c echo.Context, st *reqState, route *router.Route, r
 	s.setRouteHeaders(c, st)
 	w.WriteHeader(http.StatusOK)
 
-	streamErr := s.relay(w, stream, first, err, req.IncludeUsage)
+	streamErr := s.relay(w, stream, first, err, req.IncludeUsage, asm)
 	u := stream.Usage()
-	if streamErr != nil && ctx.Err() != nil {
-		st.err = streamErr
-		s.record(ctx, st, &u, statusClientClosed, streamErr)
-		return nil
-	}
 	st.err = streamErr
-	s.record(ctx, st, &u, http.StatusOK, streamErr)
-	return nil
+	status := http.StatusOK
+	if streamErr != nil && ctx.Err() != nil {
+		status = statusClientClosed
+	}
+	s.record(ctx, st, &u, status, streamErr)
+	if streamErr != nil || asm == nil {
+		return nil, errAnswered
+	}
+	e, err := asm.Entry(u)
+	if err != nil {
+		s.log.Debug("streamed answer not cached", "request_id", st.id, "error", err)
+		return nil, errAnswered
+	}
+	e.Provider, e.PublicModel, e.CreatedAt = st.provider, st.model, s.now()
+	return e, nil
 }
 
-// relay writes the stream to the client. It returns the error that ended
-// the stream early, if any; an upstream failure is also sent to the client
-// as an error event.
-func (s *Server) relay(w *echo.Response, stream provider.Stream, c provider.Chunk, err error, includeUsage bool) error {
+// relay writes the stream to the client (and to asm when set). It
+// returns the error that ended the stream early, if any; an upstream
+// failure is also sent to the client as an error event.
+func (s *Server) relay(w *echo.Response, stream provider.Stream, c provider.Chunk, err error, includeUsage bool, asm *cache.Assembler) error {
 	for err == nil {
+		if asm != nil {
+			if aerr := asm.Add(c.Data); aerr != nil {
+				asm = nil // not cacheable; the client still gets every chunk
+			}
+		}
 		if !c.UsageOnly || includeUsage {
 			if werr := sse.WriteData(w, c.Data); werr != nil {
 				return werr
@@ -211,6 +331,7 @@ func (s *Server) record(ctx context.Context, st *reqState, u *provider.Usage, st
 		Provider:       st.provider,
 		UpstreamModel:  st.upstream,
 		Stream:         st.stream,
+		CacheHit:       st.cacheHit,
 		Status:         status,
 		Err:            err,
 		ClientCanceled: status == statusClientClosed,

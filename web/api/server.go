@@ -25,6 +25,7 @@ import (
 	"github.com/tollgate-gw/tollgate/metering"
 	"github.com/tollgate-gw/tollgate/metering/limits"
 	"github.com/tollgate-gw/tollgate/router"
+	"github.com/tollgate-gw/tollgate/router/cache"
 	"github.com/tollgate-gw/tollgate/store/keyring"
 )
 
@@ -54,6 +55,12 @@ type Options struct {
 	Keys *keyring.Keyring
 	// Admin enables the admin API; nil leaves /admin unserved.
 	Admin *Admin
+	// Cache answers identical chat requests from the response cache; nil
+	// disables it (every answer says BYPASS).
+	Cache *cache.Cache
+	// CacheScope is who shares cached answers: "global", "customer" (the
+	// default) or "key".
+	CacheScope string
 }
 
 // Server serves the client API. Create it with New; it is safe for
@@ -68,6 +75,9 @@ type Server struct {
 	now     func() time.Time
 	started int64
 	keys    *keyring.Keyring
+	// cache and cacheScope are Options.Cache and Options.CacheScope.
+	cache      *cache.Cache
+	cacheScope string
 
 	idPrefix string
 	idSeq    atomic.Uint64
@@ -79,13 +89,15 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("api: a router is required")
 	}
 	s := &Server{
-		router:  o.Router,
-		meter:   o.Meter,
-		log:     o.Logger,
-		maxBody: o.MaxBodyBytes,
-		ready:   o.Ready,
-		now:     o.Now,
-		keys:    o.Keys,
+		router:     o.Router,
+		meter:      o.Meter,
+		log:        o.Logger,
+		maxBody:    o.MaxBodyBytes,
+		ready:      o.Ready,
+		now:        o.Now,
+		keys:       o.Keys,
+		cache:      o.Cache,
+		cacheScope: o.CacheScope,
 	}
 	if s.meter == nil {
 		s.meter = &metering.Meter{Logger: s.log}
@@ -148,6 +160,8 @@ type reqState struct {
 	customerID string
 	// adm is the request's admission, settled when it is metered.
 	adm *metering.Admission
+	// cacheHit marks an answer served from the response cache.
+	cacheHit bool
 }
 
 // Meter admits and meters requests; metering.Meter implements it.
