@@ -96,11 +96,14 @@ func freeLoopbackAddr() (string, error) {
 // gatewayConfig is the YAML configuration routing two models to the fake:
 // bench-model, unpriced, and bench-priced, priced so that the metered
 // scenario computes a cost for each request and enforces a budget. The
-// response cache is off: the load repeats one request, and the bench
-// measures proxying, not cache hits.
-func gatewayConfig(fakeBaseURL string) string {
-	return `cache: {enabled: false}
-providers:
+// response cache is off unless cacheOn: the load repeats one request, and
+// the other scenarios measure proxying, not cache hits.
+func gatewayConfig(fakeBaseURL string, cacheOn bool) string {
+	cacheLine := "cache: {enabled: false}\n"
+	if cacheOn {
+		cacheLine = "cache: {enabled: true, ttl: 1h, scope: customer}\n"
+	}
+	return cacheLine + `providers:
   - name: fake
     type: openai-compatible
     base_url: ` + fakeBaseURL + `/v1
@@ -136,6 +139,8 @@ type gatewayOpts struct {
 	// TOLLGATE_REDIS_URL); the database defaults to SQLite in the data
 	// directory.
 	Env []string
+	// Cache turns the response cache on (the cachehit scenario).
+	Cache bool
 }
 
 // startGateway starts the gateway binary with its configuration, data and
@@ -148,7 +153,7 @@ func startGateway(ctx context.Context, o gatewayOpts) (*child, string, error) {
 		return nil, "", err
 	}
 	cfgPath := filepath.Join(o.Dir, o.Name+".yaml")
-	if err := os.WriteFile(cfgPath, []byte(gatewayConfig(o.FakeBaseURL)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(gatewayConfig(o.FakeBaseURL, o.Cache)), 0o600); err != nil {
 		return nil, "", err
 	}
 	dataDir := filepath.Join(o.Dir, o.Name+"-data")

@@ -47,12 +47,13 @@ const (
 	scLatency   = "latency"
 	scMemory    = "memory"
 	scBaseline  = "baseline"
+	scCacheHit  = "cachehit"
 	scMetered   = "metered"
 )
 
 // allScenarios returns every scenario name in run order.
 func allScenarios() []string {
-	return []string{scNonstream, scStream, scLatency, scMemory, scBaseline, scMetered}
+	return []string{scNonstream, scStream, scLatency, scMemory, scBaseline, scCacheHit, scMetered}
 }
 
 // Defaults of -postgres-url and -redis-url when TOLLGATE_TEST_POSTGRES_URL

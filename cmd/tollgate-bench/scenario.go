@@ -176,6 +176,9 @@ func (b *bench) runScenarios(ctx context.Context) {
 	if c.scenarios[scBaseline] {
 		b.baseline(ctx)
 	}
+	if c.scenarios[scCacheHit] {
+		b.cacheHit(ctx)
+	}
 	if c.scenarios[scMetered] {
 		b.metered(ctx)
 	}
