@@ -132,3 +132,23 @@ func TestE2ECacheSingleFlight(t *testing.T) {
 		t.Errorf("8 identical concurrent requests made %d upstream calls, want 1 (statuses %v)", n, statuses)
 	}
 }
+
+// TestE2ECacheWithSDK sees MISS then HIT through go-openai, with the same
+// answer.
+func TestE2ECacheWithSDK(t *testing.T) {
+	g, _ := start(t)
+	req := goopenai.ChatCompletionRequest{Model: "chat", Messages: []goopenai.ChatCompletionMessage{{Role: "user", Content: "SDK cache"}}}
+	first, err := g.client().CreateChatCompletion(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := g.client().CreateChatCompletion(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Header().Get("X-Tollgate-Cache") != "MISS" || second.Header().Get("X-Tollgate-Cache") != "HIT" ||
+		first.Choices[0].Message.Content != second.Choices[0].Message.Content || first.ID != second.ID ||
+		second.Usage.TotalTokens != first.Usage.TotalTokens {
+		t.Errorf("MISS then HIT: %q %q", first.Header().Get("X-Tollgate-Cache"), second.Header().Get("X-Tollgate-Cache"))
+	}
+}
