@@ -73,10 +73,16 @@ func (c *Cache) Do(ctx context.Context, key string, d Directives, fn func() (*En
 	if ok {
 		return Result{Entry: e, Status: Hit}, nil
 	}
-	var ran bool
+	var ran, storedMeanwhile bool
 	var storeErr error
 	e, _, err := c.group.Do(key, func() (*Entry, error) {
 		ran = true
+		// An identical request may have completed between our lookup and
+		// now (we were descheduled): look again before going upstream.
+		if e, ok, _ := c.Store.Get(ctx, key); ok {
+			storedMeanwhile = true
+			return e, nil
+		}
 		e, err := fn()
 		if err != nil {
 			return nil, err
@@ -96,6 +102,9 @@ func (c *Cache) Do(ctx context.Context, key string, d Directives, fn func() (*En
 	}
 	if err != nil {
 		return Result{Status: Miss, StoreErr: getErr}, err
+	}
+	if storedMeanwhile {
+		return Result{Entry: e, Status: Hit, StoreErr: getErr}, nil
 	}
 	if getErr == nil {
 		getErr = storeErr
