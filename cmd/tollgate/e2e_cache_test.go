@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -67,27 +66,10 @@ func TestE2ECache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var text strings.Builder
-	var usage *goopenai.Usage
-	for {
-		c, err := s.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(c.Choices) > 0 {
-			text.WriteString(c.Choices[0].Delta.Content)
-		}
-		if c.Usage != nil {
-			usage = c.Usage
-		}
-	}
-	s.Close()
-	if s.Header().Get("X-Tollgate-Cache") != "HIT" || text.String() != gjson.Get(b1, "choices.0.message.content").String() ||
+	text, usage := readStream(t, s)
+	if s.Header().Get("X-Tollgate-Cache") != "HIT" || text != gjson.Get(b1, "choices.0.message.content").String() ||
 		usage == nil || usage.TotalTokens != int(gjson.Get(b1, "usage.total_tokens").Int()) {
-		t.Errorf("replayed stream: cache %q text %q usage %+v", s.Header().Get("X-Tollgate-Cache"), text.String(), usage)
+		t.Errorf("replayed stream: cache %q text %q usage %+v", s.Header().Get("X-Tollgate-Cache"), text, usage)
 	}
 	if n := len(up.Requests()); n != 3 { // the first miss and the two bypasses
 		t.Errorf("%d upstream requests, want 3", n)

@@ -180,6 +180,30 @@ func (g *gw) post(t *testing.T, path, body string, hdr map[string]string) (int, 
 	return resp.StatusCode, resp.Header, b
 }
 
+// readStream reads a go-openai stream to its end and closes it: the text
+// of the first choice and the usage chunk, if any.
+func readStream(t *testing.T, s *goopenai.ChatCompletionStream) (string, *goopenai.Usage) {
+	t.Helper()
+	defer s.Close()
+	var text strings.Builder
+	var usage *goopenai.Usage
+	for {
+		c, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return text.String(), usage
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Choices) > 0 {
+			text.WriteString(c.Choices[0].Delta.Content)
+		}
+		if c.Usage != nil {
+			usage = c.Usage
+		}
+	}
+}
+
 // fakeOpenAI answers by the upstream model the gateway asked for, so one
 // fake covers every scenario.
 func fakeOpenAI(t *testing.T) *pt.Upstream {
@@ -299,26 +323,9 @@ func TestE2EChatStream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var text strings.Builder
-		var gotUsage *goopenai.Usage
-		for {
-			c, err := s.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(c.Choices) > 0 {
-				text.WriteString(c.Choices[0].Delta.Content)
-			}
-			if c.Usage != nil {
-				gotUsage = c.Usage
-			}
-		}
-		s.Close()
-		if text.String() != "Bonjour ! Comment puis-je vous aider aujourd'hui ?" {
-			t.Errorf("streamed %q", text.String())
+		text, gotUsage := readStream(t, s)
+		if text != "Bonjour ! Comment puis-je vous aider aujourd'hui ?" {
+			t.Errorf("streamed %q", text)
 		}
 		if usage != (gotUsage != nil) {
 			t.Errorf("include_usage=%v but usage chunk present=%v", usage, gotUsage != nil)

@@ -99,24 +99,7 @@ func TestConformance(t *testing.T) {
 // once: the advisory lock lets exactly one apply each migration.
 func TestConcurrentMigrate(t *testing.T) {
 	u := freshSchema(t)
-	const replicas = 4
-	errs := make(chan error, replicas)
-	for range replicas {
-		go func() {
-			s, err := Open(t.Context(), u)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer s.Close()
-			errs <- s.Migrate(t.Context())
-		}()
-	}
-	for range replicas {
-		if err := <-errs; err != nil {
-			t.Errorf("Migrate: %v", err)
-		}
-	}
+	storetest.MigrateConcurrently(t, 4, func(ctx context.Context) (store.Store, error) { return Open(ctx, u) })
 	s, err := Open(t.Context(), u)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -107,24 +108,7 @@ func TestReopenKeepsData(t *testing.T) {
 // (as several processes would): each migration is applied once.
 func TestConcurrentMigrate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "shared.db")
-	const replicas = 4
-	errs := make(chan error, replicas)
-	for range replicas {
-		go func() {
-			s, err := Open(t.Context(), path)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer s.Close()
-			errs <- s.Migrate(t.Context())
-		}()
-	}
-	for range replicas {
-		if err := <-errs; err != nil {
-			t.Errorf("Migrate: %v", err)
-		}
-	}
+	storetest.MigrateConcurrently(t, 4, func(ctx context.Context) (store.Store, error) { return Open(ctx, path) })
 	s, err := Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
