@@ -38,15 +38,18 @@
 package cache
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+	"github.com/tollgate-gw/tollgate/provider/openaiwire"
 )
 
 // keyVersion is hashed into every key; bump it when the canonical form
@@ -96,80 +99,144 @@ func Key(body []byte, publicModel, scopeID string) (string, error) {
 
 // Canonical returns the canonical form of a chat completion request body
 // that Key hashes. It is exported for debugging and tests.
+//
+// It is written in one pass over the JSON (no decoding into maps): object
+// keys sorted bytewise at every depth, the last of duplicate keys kept (as
+// encoding/json does), strings re-encoded as encoding/json encodes them,
+// numbers canonical, and the top-level rules of the package documentation
+// applied (nulls, ignored fields, the public model, defaults, stop).
 func Canonical(body []byte, publicModel string) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("cache: decode request: %w", err)
+	if !gjson.ValidBytes(body) {
+		return nil, errors.New("cache: decode request: not valid JSON")
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("cache: decode request: trailing data after the JSON value")
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
 		return nil, ErrNotObject
 	}
-	for k, val := range obj {
-		if val == nil {
-			delete(obj, k)
+	ms := members(root)
+	kept := ms[:0]
+	for _, m := range ms {
+		if m.val.Type == gjson.Null || m.key == "model" || slices.Contains(ignoredFields[:], m.key) || isDefault(m) {
+			continue
 		}
+		kept = append(kept, m)
 	}
-	for _, f := range ignoredFields {
-		delete(obj, f)
+	kept = append(kept, member{key: "model", val: gjson.Result{Type: gjson.String, Str: publicModel}})
+	sort.SliceStable(kept, func(i, j int) bool { return kept[i].key < kept[j].key })
+	b := make([]byte, 0, len(body)+len(publicModel))
+	b = append(b, '{')
+	for i, m := range kept {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = openaiwire.AppendString(b, m.key)
+		b = append(b, ':')
+		if m.key == "stop" && m.val.Type == gjson.String { // "x" and ["x"] stop alike
+			b = append(openaiwire.AppendString(append(b, '['), validUTF8(m.val.Str)), ']')
+			continue
+		}
+		b = appendCanonical(b, m.val)
 	}
-	obj["model"] = publicModel
-	normalizeNumbers(obj)
+	return append(b, '}'), nil
+}
+
+// member is one key and value of a JSON object.
+type member struct {
+	key string
+	val gjson.Result
+}
+
+// members returns an object's members sorted by key, keeping the last of
+// duplicate keys.
+func members(obj gjson.Result) []member {
+	var ms []member
+	obj.ForEach(func(k, v gjson.Result) bool {
+		ms = append(ms, member{key: validUTF8(k.Str), val: v})
+		return true
+	})
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].key < ms[j].key })
+	out := ms[:0]
+	for i, m := range ms {
+		if i+1 < len(ms) && ms[i+1].key == m.key {
+			continue // a later duplicate wins
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// appendCanonical writes v in canonical form.
+func appendCanonical(b []byte, v gjson.Result) []byte {
+	switch v.Type {
+	case gjson.Null:
+		return append(b, "null"...)
+	case gjson.False:
+		return append(b, "false"...)
+	case gjson.True:
+		return append(b, "true"...)
+	case gjson.Number:
+		return append(b, canonicalNumber(json.Number(v.Raw))...)
+	case gjson.String:
+		return openaiwire.AppendString(b, validUTF8(v.Str))
+	}
+	if v.IsArray() {
+		b = append(b, '[')
+		first := true
+		v.ForEach(func(_, e gjson.Result) bool {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = appendCanonical(b, e)
+			return true
+		})
+		return append(b, ']')
+	}
+	b = append(b, '{')
+	for i, m := range members(v) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(openaiwire.AppendString(b, m.key), ':')
+		b = appendCanonical(b, m.val)
+	}
+	return append(b, '}')
+}
+
+// validUTF8 replaces each invalid UTF-8 byte with U+FFFD, as encoding/json does when
+// it decodes, so that a raw invalid byte and U+FFFD written out canonicalise
+// alike.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		b.WriteRune(r) // utf8.RuneError (U+FFFD) for each invalid byte
+		i += size
+	}
+	return b.String()
+}
+
+// isDefault reports whether a top-level member holds the value every
+// provider assumes when the field is absent.
+func isDefault(m member) bool {
+	var text string
+	switch m.val.Type {
+	case gjson.Number:
+		text = string(canonicalNumber(json.Number(m.val.Raw)))
+	case gjson.True, gjson.False:
+		text = m.val.Raw
+	default:
+		return false
+	}
 	for _, d := range defaultFields {
-		if val, ok := obj[d.name]; ok && scalarText(val) == d.value {
-			delete(obj, d.name)
+		if d.name == m.key && d.value == text {
+			return true
 		}
 	}
-	if s, ok := obj["stop"].(string); ok {
-		obj["stop"] = []any{s}
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(obj); err != nil { // only decoded JSON values
-		return nil, fmt.Errorf("cache: encode canonical request: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
-}
-
-// scalarText is the JSON text of a number or boolean, else "".
-func scalarText(v any) string {
-	switch x := v.(type) {
-	case json.Number:
-		return string(x)
-	case bool:
-		return strconv.FormatBool(x)
-	}
-	return ""
-}
-
-// normalizeNumbers rewrites every json.Number inside v (a map or slice
-// from the decoder) to its canonical text, in place. Maps are sorted by
-// encoding/json when encoded, so key order needs no work here.
-func normalizeNumbers(v any) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			if n, ok := e.(json.Number); ok {
-				x[k] = canonicalNumber(n)
-			} else {
-				normalizeNumbers(e)
-			}
-		}
-	case []any:
-		for i, e := range x {
-			if n, ok := e.(json.Number); ok {
-				x[i] = canonicalNumber(n)
-			} else {
-				normalizeNumbers(e)
-			}
-		}
-	}
+	return false
 }
 
 // canonicalNumber makes equal numbers textually equal. Integers written
