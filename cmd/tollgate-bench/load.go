@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -45,6 +46,8 @@ type cpuSnapshot struct {
 	System   time.Duration
 	SystemOK bool
 	Services map[int]time.Duration
+	// RedisPIDs marks the services that are redis-server processes.
+	RedisPIDs map[int]bool
 }
 
 // loadResult is what one load phase measured.
@@ -171,6 +174,43 @@ func mergeWorkers(res *loadResult, workers []*worker) {
 	slices.Sort(res.Latency)
 	slices.Sort(res.TTFB)
 	res.Requests = len(res.Latency)
+}
+
+// mergeLoad adds window lr to acc, the sum of earlier windows against the
+// same target (first: acc is empty). The sum's CPUStart is zero and its
+// CPUEnd holds the summed CPU deltas, each known only if known in every
+// window; latencies are appended unsorted.
+func mergeLoad(acc *loadResult, lr loadResult, first bool) {
+	if first {
+		*acc = loadResult{FirstError: lr.FirstError, Capped: lr.Capped}
+		acc.CPUStart = cpuSnapshot{TargetOK: true, SystemOK: true, Services: map[int]time.Duration{}}
+		acc.CPUEnd = cpuSnapshot{TargetOK: true, SystemOK: true, Services: map[int]time.Duration{}, RedisPIDs: map[int]bool{}}
+	}
+	acc.Requests += lr.Requests
+	acc.Errors += lr.Errors
+	acc.FirstError = cmp.Or(acc.FirstError, lr.FirstError)
+	acc.Elapsed += lr.Elapsed
+	acc.Latency = append(acc.Latency, lr.Latency...)
+	acc.TTFB = append(acc.TTFB, lr.TTFB...)
+	acc.Capped = acc.Capped || lr.Capped
+	acc.Succeeded += lr.Succeeded
+	acc.Abandoned += lr.Abandoned
+	a, s, e := &acc.CPUEnd, lr.CPUStart, lr.CPUEnd
+	a.Self += e.Self - s.Self
+	a.TargetOK = a.TargetOK && s.TargetOK && e.TargetOK
+	a.Target += e.Target - s.Target
+	a.SystemOK = a.SystemOK && s.SystemOK && e.SystemOK
+	a.System += e.System - s.System
+	if a.Services == nil || s.Services == nil || e.Services == nil {
+		acc.CPUStart.Services, a.Services = nil, nil
+		return
+	}
+	for pid, cpu := range e.Services {
+		a.Services[pid] += max(cpu-s.Services[pid], 0)
+	}
+	for pid := range e.RedisPIDs {
+		a.RedisPIDs[pid] = true
+	}
 }
 
 // requestHeader is the header shared, read-only, by every request.

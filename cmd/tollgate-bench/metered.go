@@ -27,6 +27,10 @@ const (
 	meteredPprofEnv = "TOLLGATE_BENCH_METERED_PPROF_ADDR"
 )
 
+// meteredRounds is the number of alternating slices each side of a metered
+// comparison gets (see interleaved).
+const meteredRounds = 4
+
 // meteredPrompts returns the prompt sizes (tokens) of the metered
 // scenario: a one-line prompt and a long one.
 func meteredPrompts() []int { return []int{1, 4000} }
@@ -74,8 +78,7 @@ func (b *bench) metered(ctx context.Context) {
 		}
 		label := fmt.Sprintf("%s c=%d p%d", scMetered, b.cfg.concurrency, tokens)
 		prompt := buildPrompt(tokens)
-		p := b.phase(ctx, label, plain, false, prompt)
-		r := b.phase(ctx, label, m.tgt, false, prompt)
+		p, r := b.interleaved(ctx, label, plain, m.tgt, prompt, meteredRounds)
 		m.expected += r.Succeeded
 		m.uncertain += r.Errors + r.Abandoned
 		b.rep.Results = append(b.rep.Results, p, r)

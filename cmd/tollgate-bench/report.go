@@ -59,6 +59,8 @@ type phaseResult struct {
 	// the target relies on (PostgreSQL backends, Redis); nil when not
 	// measured.
 	ServiceCPUPerReq *time.Duration `json:"service_cpu_per_req_ns,omitempty"`
+	// RedisCPUPerReq is Redis's share of ServiceCPUPerReq.
+	RedisCPUPerReq *time.Duration `json:"redis_cpu_per_req_ns,omitempty"`
 	// OtherCores is the CPU used by other processes on the machine while
 	// measuring, in cores (-1 when unknown); measured services are not
 	// "other".
@@ -91,6 +93,7 @@ type comparison struct {
 	// machine's busy cores during each phase.
 	BaseCPUPerReq    *time.Duration `json:"base_cpu_per_req_ns,omitempty"`
 	ServiceCPUPerReq *time.Duration `json:"service_cpu_per_req_ns,omitempty"`
+	RedisCPUPerReq   *time.Duration `json:"redis_cpu_per_req_ns,omitempty"`
 	BaseBusyCores    float64        `json:"base_busy_cores"`
 	BusyCores        float64        `json:"busy_cores"`
 }
@@ -136,6 +139,9 @@ func newPhaseResult(scenario, target string, stream bool, lr loadResult) phaseRe
 	if lr.Requests > 0 && lr.CPUStart.Services != nil && lr.CPUEnd.Services != nil {
 		svc := serviceDelta(lr.CPUStart.Services, lr.CPUEnd.Services) / time.Duration(lr.Requests)
 		r.ServiceCPUPerReq = &svc
+		isRedis := func(pid int) bool { return lr.CPUEnd.RedisPIDs[pid] }
+		red := serviceDeltaOf(lr.CPUStart.Services, lr.CPUEnd.Services, isRedis) / time.Duration(lr.Requests)
+		r.RedisCPUPerReq = &red
 	}
 	if lr.Requests > 0 {
 		r.BenchCPUPerReq = (lr.CPUEnd.Self - lr.CPUStart.Self) / time.Duration(lr.Requests)
@@ -170,7 +176,7 @@ func compare(base, other phaseResult) comparison {
 		Scenario: other.Scenario, Target: other.Target, Base: base.Target, Stream: other.Stream,
 		AddedP50: other.P50 - base.P50, AddedP99: other.P99 - base.P99,
 		CPUPerReq: other.CPUPerReq, BaseCPUPerReq: base.CPUPerReq, ServiceCPUPerReq: other.ServiceCPUPerReq,
-		BaseBusyCores: base.BusyCores, BusyCores: other.BusyCores,
+		RedisCPUPerReq: other.RedisCPUPerReq, BaseBusyCores: base.BusyCores, BusyCores: other.BusyCores,
 	}
 	if base.RPS > 0 {
 		c.Ratio = other.RPS / base.RPS
@@ -291,6 +297,9 @@ func comparisonLine(c comparison, all []comparison, cores int) string {
 	}
 	if c.ServiceCPUPerReq != nil {
 		fmt.Fprintf(&b, "   services cpu/req %s", fmtCPU(*c.ServiceCPUPerReq))
+		if c.RedisCPUPerReq != nil {
+			fmt.Fprintf(&b, " (Redis %s)", fmtCPU(*c.RedisCPUPerReq))
+		}
 	}
 	if base != targetDirect && c.BusyCores >= 0 && c.BaseBusyCores >= 0 && cores > 0 {
 		fmt.Fprintf(&b, "   machine busy %.0f%% (%s %.0f%%)", 100*c.BusyCores/float64(cores), base, 100*c.BaseBusyCores/float64(cores))

@@ -164,7 +164,8 @@ func TestMeteredComparison(t *testing.T) {
 		CPUStart: cpuSnapshot{TargetOK: true, SystemOK: true, System: 10 * time.Second,
 			Services: map[int]time.Duration{7: time.Second, 8: 0}},
 		CPUEnd: cpuSnapshot{TargetOK: true, Target: 600 * time.Microsecond, SystemOK: true, System: 12 * time.Second,
-			Services: map[int]time.Duration{7: time.Second + 1200*time.Millisecond, 8: 800 * time.Millisecond}},
+			Services:  map[int]time.Duration{7: time.Second + 1200*time.Millisecond, 8: 800 * time.Millisecond},
+			RedisPIDs: map[int]bool{8: true}},
 	})
 	if m.ServiceCPUPerReq == nil || *m.ServiceCPUPerReq != time.Second || m.Abandoned != 1 {
 		t.Fatalf("metered = %+v", m)
@@ -178,12 +179,50 @@ func TestMeteredComparison(t *testing.T) {
 		t.Errorf("compare = %+v", c)
 	}
 	want := "ratio metered/gateway (metered c=4 p1): 0.50   added p50 +1.0ms p99 +2.0ms   cpu/req 300µs (gateway 100µs)" +
-		"   services cpu/req 1000000µs   machine busy 50% (gateway 75%)"
+		"   services cpu/req 1000000µs (Redis 400000µs)   machine busy 50% (gateway 75%)"
 	if got := comparisonLine(c, []comparison{c}, 2); got != want {
 		t.Errorf("line = %q\nwant   %q", got, want)
 	}
 	c.BusyCores = -1
 	if got := comparisonLine(c, nil, 2); strings.Contains(got, "machine busy") {
 		t.Errorf("unknown busy share printed: %q", got)
+	}
+}
+
+// TestMergeLoad sums two windows: counts, latencies and CPU deltas, each
+// CPU figure known only when known in both.
+func TestMergeLoad(t *testing.T) {
+	w1 := loadResult{Requests: 2, Elapsed: time.Second, Latency: []time.Duration{ms(5), ms(1)}, Succeeded: 3,
+		CPUStart: cpuSnapshot{Self: time.Second, TargetOK: true, Target: 2 * time.Second, SystemOK: true, System: 10 * time.Second,
+			Services: map[int]time.Duration{7: time.Second}},
+		CPUEnd: cpuSnapshot{Self: 2 * time.Second, TargetOK: true, Target: 3 * time.Second, SystemOK: true, System: 12 * time.Second,
+			Services: map[int]time.Duration{7: 2 * time.Second, 8: time.Second}, RedisPIDs: map[int]bool{8: true}}}
+	w2 := loadResult{Requests: 1, Errors: 1, FirstError: "boom", Elapsed: time.Second, Latency: []time.Duration{ms(3)}, Abandoned: 1,
+		CPUStart: cpuSnapshot{Self: 5 * time.Second, TargetOK: true, Target: 5 * time.Second, SystemOK: false,
+			Services: map[int]time.Duration{7: 4 * time.Second, 8: 2 * time.Second}},
+		CPUEnd: cpuSnapshot{Self: 6 * time.Second, TargetOK: true, Target: 7 * time.Second, SystemOK: true, System: 20 * time.Second,
+			Services: map[int]time.Duration{7: 5 * time.Second, 8: 3 * time.Second}, RedisPIDs: map[int]bool{8: true}}}
+	var acc loadResult
+	mergeLoad(&acc, w1, true)
+	mergeLoad(&acc, w2, false)
+	if acc.Requests != 3 || acc.Errors != 1 || acc.FirstError != "boom" || acc.Elapsed != 2*time.Second ||
+		len(acc.Latency) != 3 || acc.Succeeded != 3 || acc.Abandoned != 1 {
+		t.Errorf("counts: %+v", acc)
+	}
+	e := acc.CPUEnd
+	if e.Self != 2*time.Second || !e.TargetOK || e.Target != 3*time.Second || e.SystemOK {
+		t.Errorf("CPU sums: %+v", e)
+	}
+	if got := serviceDelta(acc.CPUStart.Services, e.Services); got != 4*time.Second {
+		t.Errorf("services %v, want 4s", got)
+	}
+	r := newPhaseResult("x", targetMetered, false, acc)
+	if r.RedisCPUPerReq == nil || *r.RedisCPUPerReq != time.Second*2/3 || r.BusyCores != -1 {
+		t.Errorf("result: Redis %v, busy %v", r.RedisCPUPerReq, r.BusyCores)
+	}
+	// A window without services makes the sum's unknown.
+	mergeLoad(&acc, loadResult{Requests: 1}, false)
+	if acc.CPUStart.Services != nil || acc.CPUEnd.Services != nil {
+		t.Errorf("services still known: %v", acc.CPUEnd.Services)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -222,12 +223,23 @@ func (b *bench) compareScenario(ctx context.Context, label string, stream bool, 
 func (b *bench) phase(ctx context.Context, label string, tgt target, stream bool, prompt string) phaseResult {
 	c := b.cfg
 	b.logf("%-19s %-9s warm-up %v, measuring %v", label, tgt.name, c.warmup, c.duration)
-	spec := loadSpec{
+	return b.result(label, tgt, stream, b.load(ctx, tgt, stream, prompt, c.warmup, c.duration))
+}
+
+// load runs one load window against tgt.
+func (b *bench) load(ctx context.Context, tgt target, stream bool, prompt string, warmup, duration time.Duration) loadResult {
+	c := b.cfg
+	return runLoad(ctx, loadSpec{
 		URL: tgt.url, Body: chatBody(tgt.model, prompt, stream), Key: tgt.key, Stream: stream,
-		Concurrency: c.concurrency, Warmup: c.warmup, Duration: c.duration, MaxRequests: c.maxRequests,
+		Concurrency: c.concurrency, Warmup: warmup, Duration: duration, MaxRequests: c.maxRequests,
 		Drain: phaseDrain, Snapshot: b.snapshotter(ctx, tgt),
-	}
-	r := newPhaseResult(label, tgt.name, stream, runLoad(ctx, spec))
+	})
+}
+
+// result turns what a phase against tgt measured into its result, and
+// records its problems.
+func (b *bench) result(label string, tgt target, stream bool, lr loadResult) phaseResult {
+	r := newPhaseResult(label, tgt.name, stream, lr)
 	if tgt.name != targetDirect && tgt.pid == 0 {
 		r.OtherCores = -1 // the unknown process under test would count as "other"
 	}
@@ -238,9 +250,44 @@ func (b *bench) phase(ctx context.Context, label string, tgt target, stream bool
 		b.problem("%s %s: no request completed in the measured window", label, tgt.name)
 	}
 	if r.Capped {
-		b.note("%s %s: stopped early at -max-requests %d", label, tgt.name, c.maxRequests)
+		b.note("%s %s: stopped early at -max-requests %d", label, tgt.name, b.cfg.maxRequests)
 	}
 	return r
+}
+
+// interleaved measures x and y under the same load in rounds alternating
+// slices of -duration/rounds (x y y x x y ...), so that a machine whose
+// speed drifts during the run (a shared VM: seen here to vary by a third
+// within a minute) weighs on both alike, where two back-to-back phases
+// would credit the drift to whichever ran in the faster half. Each side's
+// first slice warms up for -warmup, later ones (fresh connections, warm
+// processes) for at most a second.
+func (b *bench) interleaved(ctx context.Context, label string, x, y target, prompt string, rounds int) (phaseResult, phaseResult) {
+	c := b.cfg
+	slice := c.duration / time.Duration(rounds)
+	b.logf("%-19s %s and %s alternately, %d slices of %v each", label, x.name, y.name, rounds, slice)
+	var accX, accY loadResult
+	for i := range 2 * rounds {
+		if ctx.Err() != nil {
+			break
+		}
+		tgt, acc := x, &accX
+		if (i+1)/2%2 == 1 { // x y y x x y y x
+			tgt, acc = y, &accY
+		}
+		warm := c.warmup
+		if i >= 2 {
+			warm = min(warm, time.Second)
+		}
+		lr := b.load(ctx, tgt, false, prompt, warm, slice)
+		if lr.Elapsed > 0 {
+			b.logf("%-19s %-9s slice %d/%d: %.0f req/s", label, tgt.name, i/2+1, rounds, float64(lr.Requests)/lr.Elapsed.Seconds())
+		}
+		mergeLoad(acc, lr, i < 2)
+	}
+	slices.Sort(accX.Latency)
+	slices.Sort(accY.Latency)
+	return b.result(label, x, false, accX), b.result(label, y, false, accY)
 }
 
 // snapshotter returns the CPU snapshot function of one phase against tgt.
@@ -257,7 +304,7 @@ func (b *bench) snapshotter(ctx context.Context, tgt target) func() cpuSnapshot 
 		calls++
 		var s cpuSnapshot
 		if svc != nil && calls == 1 {
-			s.Services = svc.snapshot(ctx)
+			s.Services, s.RedisPIDs = svc.snapshot(ctx), svc.redis
 		}
 		s.Self = selfCPU()
 		sys, err := systemBusy(b.ticks)
@@ -267,7 +314,7 @@ func (b *bench) snapshotter(ctx context.Context, tgt target) func() cpuSnapshot 
 			s.Target, s.TargetOK = cpu, err == nil
 		}
 		if svc != nil && calls > 1 {
-			s.Services = svc.snapshot(ctx)
+			s.Services, s.RedisPIDs = svc.snapshot(ctx), svc.redis
 		}
 		return s
 	}

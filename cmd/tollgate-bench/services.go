@@ -167,12 +167,16 @@ func (s *serviceProcs) pids(ctx context.Context) []int {
 
 // cpu returns the CPU time used so far by each of pids that is a local
 // service process (a PostgreSQL pid may belong to another machine or
-// container: then it is not a local postgres process and is left out).
-func (s *serviceProcs) cpu(pids []int) map[int]time.Duration {
+// container: then it is not a local postgres process and is left out),
+// and adds the pids of redis-server processes to redis.
+func (s *serviceProcs) cpu(pids []int, redis map[int]bool) map[int]time.Duration {
 	out := make(map[int]time.Duration, len(pids))
 	for _, pid := range pids {
 		if st, err := readProcStat(pid); err == nil && slices.Contains(serviceComms(), st.Comm) {
 			out[pid] = ticksToDuration(st.UTime+st.STime, s.ticks)
+			if st.Comm == "redis-server" {
+				redis[pid] = true
+			}
 		}
 	}
 	return out
@@ -182,6 +186,8 @@ func (s *serviceProcs) cpu(pids []int) map[int]time.Duration {
 type serviceMeter struct {
 	procs *serviceProcs
 	pids  []int
+	// redis holds the pids seen to be redis-server processes.
+	redis map[int]bool
 }
 
 // snapshot returns the services' CPU time by pid, or nil when none is
@@ -193,10 +199,11 @@ func (m *serviceMeter) snapshot(ctx context.Context) map[int]time.Duration {
 	first := m.pids == nil
 	if first {
 		m.pids = m.procs.pids(ctx)
+		m.redis = map[int]bool{}
 	}
-	out := m.procs.cpu(m.pids)
+	out := m.procs.cpu(m.pids, m.redis)
 	if !first {
-		for pid, cpu := range m.procs.cpu(m.procs.pids(ctx)) {
+		for pid, cpu := range m.procs.cpu(m.procs.pids(ctx), m.redis) {
 			if _, ok := out[pid]; !ok {
 				out[pid] = cpu
 			}
@@ -241,9 +248,16 @@ func procsNamed(comm string) map[int]procStat {
 // whole; one gone by the end is lost (PostgreSQL's pool keeps its
 // sessions, so that is rare).
 func serviceDelta(start, end map[int]time.Duration) time.Duration {
+	return serviceDeltaOf(start, end, func(int) bool { return true })
+}
+
+// serviceDeltaOf is serviceDelta for the processes that match keep.
+func serviceDeltaOf(start, end map[int]time.Duration, keep func(pid int) bool) time.Duration {
 	var d time.Duration
 	for pid, e := range end {
-		d += max(e-start[pid], 0)
+		if keep(pid) {
+			d += max(e-start[pid], 0)
+		}
 	}
 	return d
 }

@@ -120,7 +120,8 @@ func TestServiceCPUKeepsServicesOnly(t *testing.T) {
 	s := &serviceProcs{ticks: clockTicks()}
 	// This test binary is neither postgres nor redis-server; pid 0 and a
 	// huge pid do not exist.
-	if got := s.cpu([]int{os.Getpid(), 0, 1 << 30}); len(got) != 0 {
-		t.Errorf("cpu = %v, want nothing", got)
+	redis := map[int]bool{}
+	if got := s.cpu([]int{os.Getpid(), 0, 1 << 30}, redis); len(got) != 0 || len(redis) != 0 {
+		t.Errorf("cpu = %v, redis %v, want nothing", got, redis)
 	}
 }

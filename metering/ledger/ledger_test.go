@@ -280,6 +280,40 @@ func TestNormalFlow(t *testing.T) {
 	}
 }
 
+// TestTrickleBatches checks that events arriving one at a time, several
+// during each insert, go to the sink in batches of one FlushInterval
+// rather than an insert per event or two: a transaction per few events
+// costs the database several times the CPU per event.
+func TestTrickleBatches(t *testing.T) {
+	const n = 200
+	sink := newFakeSink()
+	sink.delay = 5 * time.Millisecond
+	o := testOptions(t.TempDir())
+	o.FlushInterval = 100 * time.Millisecond
+	o.BatchSize = 1000
+	w := newWriter(t, sink, o)
+	stop := start(t, w, 2*time.Second)
+	began := time.Now()
+	for i := range n {
+		w.Record(testEvent(i))
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(began)
+	waitFor(t, "all events in the sink", 5*time.Second, func() bool { return sink.count() == n })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	sink.mu.Lock()
+	calls := sink.calls
+	sink.mu.Unlock()
+	// One call per tick while recording, one for the rest; a margin for a
+	// slow machine, far below one call per event.
+	if most := int(elapsed/o.FlushInterval) + 3; calls > most {
+		t.Errorf("%d events recorded over %v went in %d inserts, want at most %d (one per %v)",
+			n, elapsed.Round(time.Millisecond), calls, most, o.FlushInterval)
+	}
+}
+
 func TestSinkDownThenUp(t *testing.T) {
 	const n = 6000
 	sink := newFakeSink()

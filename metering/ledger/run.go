@@ -49,10 +49,10 @@ func (w *Writer) sendLoop(ctx context.Context) {
 	fails := 0
 	for {
 		for ctx.Err() == nil {
-			sent, err := w.sendNext(ctx)
+			more, err := w.sendNext(ctx)
 			if err == nil {
 				fails = 0
-				if !sent {
+				if !more {
 					break
 				}
 				continue
@@ -98,8 +98,13 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // sendNext sends the next batch, oldest first: from the queue, or read
-// back from a disk-backed segment. It reports whether there was one.
-func (w *Writer) sendNext(ctx context.Context) (bool, error) {
+// back from a disk-backed segment. It reports whether another batch may be
+// ready at once: after a replayed batch, or a full one from the queue. A
+// partial batch from the queue ends the round, so that under a steady
+// trickle the sink gets one batch per FlushInterval (or per BatchSize
+// events) rather than one per insert round trip: a transaction per few
+// events would cost the database several times the CPU per event.
+func (w *Writer) sendNext(ctx context.Context) (more bool, err error) {
 	if w.rp == nil {
 		w.mu.Lock()
 		seg := w.oldestDiskLocked()
@@ -109,7 +114,7 @@ func (w *Writer) sendNext(ctx context.Context) (bool, error) {
 			if n == 0 {
 				return false, nil
 			}
-			return true, w.sendQueued(ctx, n)
+			return n == w.o.BatchSize, w.sendQueued(ctx, n)
 		}
 		if seg == w.active {
 			w.sealLocked(seg) // new events go to a new segment

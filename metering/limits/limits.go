@@ -163,18 +163,19 @@ type Headers struct {
 }
 
 // Apply calls set once for every x-ratelimit-* header the figures
-// describe, with OpenAI's names and formats; set is typically an
-// http.Header's Set.
+// describe, with OpenAI's names (in canonical form, so that an
+// http.Header's Set, which set typically is, keeps them without
+// allocating a canonical copy) and formats.
 func (h Headers) Apply(set func(name, value string)) {
 	if h.HasRequests {
-		set("x-ratelimit-limit-requests", strconv.FormatInt(h.LimitRequests, 10))
-		set("x-ratelimit-remaining-requests", strconv.FormatInt(h.RemainingRequests, 10))
-		set("x-ratelimit-reset-requests", FormatReset(h.ResetRequests))
+		set("X-Ratelimit-Limit-Requests", strconv.FormatInt(h.LimitRequests, 10))
+		set("X-Ratelimit-Remaining-Requests", strconv.FormatInt(h.RemainingRequests, 10))
+		set("X-Ratelimit-Reset-Requests", FormatReset(h.ResetRequests))
 	}
 	if h.HasTokens {
-		set("x-ratelimit-limit-tokens", strconv.FormatInt(h.LimitTokens, 10))
-		set("x-ratelimit-remaining-tokens", strconv.FormatInt(h.RemainingTokens, 10))
-		set("x-ratelimit-reset-tokens", FormatReset(h.ResetTokens))
+		set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(h.LimitTokens, 10))
+		set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(h.RemainingTokens, 10))
+		set("X-Ratelimit-Reset-Tokens", FormatReset(h.ResetTokens))
 	}
 }
 

@@ -190,6 +190,35 @@ func TestRedisScriptFlushed(t *testing.T) {
 	}
 }
 
+// TestRedisRefusedFirstRequestTTL checks that a window opened by a refused
+// request (counted, then taken back) still expires, and keeps the TTL it
+// got when a later request counts in it.
+func TestRedisRefusedFirstRequestTTL(t *testing.T) {
+	c := testRedis(t)
+	prefix := testPrefix(t, c)
+	l := NewRedis(c, Options{Prefix: prefix, Now: (&fakeClock{t: t0}).Now})
+	ctx := context.Background()
+	p := Policy{RPM: 5, TPD: 100, BudgetMicros: 1}
+	if _, r, err := l.Reserve(ctx, req(p, 1, 1_000_000)); err != nil || r == nil {
+		t.Fatalf("first reserve: %v, %v", r, err)
+	}
+	// k2 is a new key of the same customer: fresh windows, spent budget.
+	k2 := Request{KeyID: "k2", CustomerID: "c1", Policy: p, Tokens: 1, CostPicos: 1}
+	d, _, err := l.Reserve(ctx, k2)
+	if err != nil || d.Allowed {
+		t.Fatalf("k2 reserve: %+v, %v", d, err)
+	}
+	for _, key := range l.keys(k2, windowsAt(t0))[:2] {
+		ttl, err := c.PTTL(ctx, key).Result()
+		if err != nil || ttl <= 0 {
+			t.Errorf("%s after a refused first request: TTL %v, %v", key, ttl, err)
+		}
+		if v, _ := c.HGetAll(ctx, key).Result(); v["r"] != "0" || v["t"] != "" && v["t"] != "0" {
+			t.Errorf("%s after a refused first request: %v, want nothing counted", key, v)
+		}
+	}
+}
+
 // TestRedisSettleDoesNotRecreate checks that settling into a window whose
 // key has expired does not create a key without a TTL.
 func TestRedisSettleDoesNotRecreate(t *testing.T) {

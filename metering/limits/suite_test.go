@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,6 +162,7 @@ func runSuite(t *testing.T, newLimiter newLimiterFunc) {
 		{"requests and tokens per key", testPerKey},
 		{"the window that resets last is named", testSeveralRefuse},
 		{"a refused request counts nothing", testRefusedCountsNothing},
+		{"large counts", testLargeCounts},
 		{"estimate capped at the limit", testCapped},
 		{"settle down and up", testSettle},
 		{"settle budget", testSettleBudget},
@@ -299,6 +301,19 @@ func testRefusedCountsNothing(e *env) {
 	}
 }
 
+// testLargeCounts refuses and takes back amounts of 15 digits (a Lua
+// number formatted with too few digits would lose them), then checks the
+// windows kept the exact figures.
+func testLargeCounts(e *env) {
+	p := Policy{TPM: 1_000_000_000_000_000, TPD: 1_000_000_000_000_000}
+	e.allow(req(p, 600_000_000_000_001, 0))
+	e.refuse(req(p, 400_000_000_000_000, 0), LimitTPD, true, toDayEnd)
+	d, _ := e.allow(req(p, 399_999_999_999_999, 0))
+	if d.Headers.RemainingTokens != 0 {
+		e.t.Fatalf("remaining %d tokens, want 0", d.Headers.RemainingTokens)
+	}
+}
+
 func testCapped(e *env) {
 	p := Policy{TPM: 100, TPD: 150, BudgetMicros: 1}
 	_, r := e.allow(req(p, 500, 5_000_000)) // more than every limit: capped
@@ -429,14 +444,19 @@ func testHeaders(e *env) {
 	p := Policy{RPM: 10, TPM: 1000}
 	d, _ := e.allow(req(p, 100, 0))
 	got := map[string]string{}
-	d.Headers.Apply(func(name, value string) { got[name] = value })
+	d.Headers.Apply(func(name, value string) {
+		if name != http.CanonicalHeaderKey(name) {
+			e.t.Errorf("header name %q is not canonical", name)
+		}
+		got[name] = value
+	})
 	want := map[string]string{
-		"x-ratelimit-limit-requests":     "10",
-		"x-ratelimit-remaining-requests": "9",
-		"x-ratelimit-reset-requests":     "30s",
-		"x-ratelimit-limit-tokens":       "1000",
-		"x-ratelimit-remaining-tokens":   "900",
-		"x-ratelimit-reset-tokens":       "30s",
+		"X-Ratelimit-Limit-Requests":     "10",
+		"X-Ratelimit-Remaining-Requests": "9",
+		"X-Ratelimit-Reset-Requests":     "30s",
+		"X-Ratelimit-Limit-Tokens":       "1000",
+		"X-Ratelimit-Remaining-Tokens":   "900",
+		"X-Ratelimit-Reset-Tokens":       "30s",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		e.t.Fatalf("headers (-want +got):\n%s", diff)
