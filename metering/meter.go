@@ -109,7 +109,7 @@ func (m *Meter) Done(ctx context.Context, adm *Admission, ev *Event) {
 		return
 	}
 	m.Ledger.Record(store.UsageEvent{
-		RequestID: ev.RequestID, KeyID: ev.KeyID, CustomerID: ev.CustomerID,
+		RequestID: ev.RequestID, ClientRequestID: ev.ClientRequestID, KeyID: ev.KeyID, CustomerID: ev.CustomerID,
 		Model: ev.Model, Provider: ev.Provider, UpstreamModel: ev.UpstreamModel, Endpoint: ev.Endpoint,
 		PromptTokens: int64(ev.Usage.PromptTokens), CompletionTokens: int64(ev.Usage.CompletionTokens),
 		CachedTokens: int64(ev.Usage.CachedTokens), CostPicos: cost, Priced: priced,

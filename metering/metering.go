@@ -16,8 +16,12 @@ import (
 
 // Event is the usage of one request.
 type Event struct {
-	// RequestID is the gateway's request id (x-request-id).
+	// RequestID is the gateway's own id of the request, unique: the
+	// ledger's idempotency key.
 	RequestID string
+	// ClientRequestID is the X-Request-ID the client sent, if any (then it
+	// is also the x-request-id answered); it need not be unique.
+	ClientRequestID string
 	// KeyID and CustomerID identify who is billed; empty until keys exist.
 	KeyID      string
 	CustomerID string

@@ -82,13 +82,18 @@ type KeyFilter struct {
 // UsageEvent is one metered request, written once: RequestID is unique
 // and inserting the same event again is a no-op.
 type UsageEvent struct {
-	RequestID     string
-	KeyID         string
-	CustomerID    string
-	Model         string // the public model the client asked for
-	Provider      string
-	UpstreamModel string
-	Endpoint      string // "chat.completions", "embeddings"
+	// RequestID is the gateway's own id of the request, unique: the
+	// ledger's idempotency key.
+	RequestID string
+	// ClientRequestID is the X-Request-ID the client sent, if any. It
+	// need not be unique: a client may send the same one twice.
+	ClientRequestID string
+	KeyID           string
+	CustomerID      string
+	Model           string // the public model the client asked for
+	Provider        string
+	UpstreamModel   string
+	Endpoint        string // "chat.completions", "embeddings"
 	// Token counts, in OpenAI's terms: PromptTokens includes CachedTokens.
 	PromptTokens     int64
 	CompletionTokens int64

@@ -256,12 +256,13 @@ func (db *outageDB) totals(t *testing.T) outageTotals {
 	return s
 }
 
-// requestIDs returns the request ids in the usage ledger.
+// requestIDs returns the clients' request ids (X-Request-ID) in the usage
+// ledger, each with its number of events.
 func (db *outageDB) requestIDs(t *testing.T) map[string]int {
 	t.Helper()
 	ctx, cancel := outageCtx()
 	defer cancel()
-	rows, err := db.conn.Query(ctx, `SELECT request_id FROM `+db.schema+`.usage_events`)
+	rows, err := db.conn.Query(ctx, `SELECT client_request_id FROM `+db.schema+`.usage_events`)
 	if err != nil {
 		t.Fatalf("read request ids: %v", err)
 	}

@@ -110,6 +110,7 @@ func (s *fakeSink) ids() []string {
 func testEvent(i int) store.UsageEvent {
 	return store.UsageEvent{
 		RequestID:        fmt.Sprintf("req-%07d", i),
+		ClientRequestID:  fmt.Sprintf("trace-%d", i%5),
 		KeyID:            "key-1",
 		CustomerID:       "cust-1",
 		Model:            "gpt-4o-mini",

@@ -55,6 +55,7 @@ type segment struct {
 // not here fails to compile instead of vanishing from the spool.
 type spoolRecord struct {
 	RequestID        string    `json:"request_id"`
+	ClientRequestID  string    `json:"client_request_id,omitempty"`
 	KeyID            string    `json:"key_id,omitempty"`
 	CustomerID       string    `json:"customer_id,omitempty"`
 	Model            string    `json:"model,omitempty"`

@@ -26,11 +26,11 @@ const insertChunk = 5000
 const insertUsageSQL = `WITH ins AS (
 	INSERT INTO usage_events (request_id, key_id, customer_id, model, provider, upstream_model,
 		endpoint, prompt_tokens, completion_tokens, cached_tokens, cost_picos, priced, estimated,
-		cache_hit, stream, status, latency_ms, created_at)
+		cache_hit, stream, status, latency_ms, created_at, client_request_id)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
 		$7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::boolean[],
 		$13::boolean[], $14::boolean[], $15::boolean[], $16::integer[], $17::bigint[],
-		$18::timestamptz[])
+		$18::timestamptz[], $19::text[])
 	%s
 	RETURNING customer_id, key_id, model, provider, prompt_tokens, completion_tokens,
 		cost_picos, priced, cache_hit, created_at
@@ -109,13 +109,13 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 	return wrap("insert usage", err)
 }
 
-// usageColumns turns events into the 18 column arrays of insertUsageSQL.
+// usageColumns turns events into the 19 column arrays of insertUsageSQL.
 func usageColumns(ev []store.UsageEvent) []any {
 	n := len(ev)
 	var (
 		reqID, keyID, custID = make([]string, n), make([]string, n), make([]string, n)
 		model, prov, upModel = make([]string, n), make([]string, n), make([]string, n)
-		endpoint             = make([]string, n)
+		endpoint, clientID   = make([]string, n), make([]string, n)
 		prompt, compl, cache = make([]int64, n), make([]int64, n), make([]int64, n)
 		cost, latency        = make([]int64, n), make([]int64, n)
 		priced, estimated    = make([]bool, n), make([]bool, n)
@@ -131,9 +131,10 @@ func usageColumns(ev []store.UsageEvent) []any {
 		priced[i], estimated[i], hit[i], stream[i] = e.Priced, e.Estimated, e.CacheHit, e.Stream
 		status[i] = int32(e.Status)
 		created[i] = usageplan.UTC(e.CreatedAt)
+		clientID[i] = e.ClientRequestID
 	}
 	return []any{reqID, keyID, custID, model, prov, upModel, endpoint, prompt, compl, cache,
-		cost, priced, estimated, hit, stream, status, latency, created}
+		cost, priced, estimated, hit, stream, status, latency, created, clientID}
 }
 
 // QueryUsage streams the grouped usage rows to fn, ordered by period then

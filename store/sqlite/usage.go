@@ -13,8 +13,8 @@ import (
 
 const insertEventSQL = `INSERT INTO usage_events (request_id, key_id, customer_id, model, provider,
 	upstream_model, endpoint, prompt_tokens, completion_tokens, cached_tokens, cost_picos, priced,
-	estimated, cache_hit, stream, status, latency_ms, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	estimated, cache_hit, stream, status, latency_ms, created_at, client_request_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (request_id) DO NOTHING`
 
 // upsertHourSQL adds a batch's sums to a rollup row. The table is STRICT:
@@ -101,7 +101,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, events []store.UsageEvent) (m
 		at := usageplan.UTC(e.CreatedAt)
 		res, err := ins.ExecContext(ctx, e.RequestID, e.KeyID, e.CustomerID, e.Model, e.Provider,
 			e.UpstreamModel, e.Endpoint, e.PromptTokens, e.CompletionTokens, e.CachedTokens, e.CostPicos,
-			e.Priced, e.Estimated, e.CacheHit, e.Stream, e.Status, e.LatencyMS, micros(at))
+			e.Priced, e.Estimated, e.CacheHit, e.Stream, e.Status, e.LatencyMS, micros(at), e.ClientRequestID)
 		if err != nil {
 			return nil, fmt.Errorf("insert event %s: %w", e.RequestID, err)
 		}

@@ -67,6 +67,9 @@ func (w *world) events(r *rand.Rand, prefix string, n int) []store.UsageEvent {
 			Stream: r.IntN(2) == 0, Status: 200, LatencyMS: r.Int64N(3000), CreatedAt: at,
 		}
 		e.CachedTokens = e.PromptTokens / 4
+		if r.IntN(3) == 0 {
+			e.ClientRequestID = fmt.Sprintf("trace-%d", r.IntN(10)) // repeats
+		}
 		if e.CacheHit {
 			e.CostPicos = 0
 		}

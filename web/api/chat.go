@@ -319,24 +319,33 @@ func (s *Server) setRouteHeaders(c echo.Context, st *reqState) {
 	}
 }
 
+// clientID returns the X-Request-ID the client sent, or "".
+func clientID(st *reqState) string {
+	if st.id == st.eventID {
+		return ""
+	}
+	return st.id
+}
+
 // record hands the request's usage to the metering seam, once, with a
 // context that outlives the client.
 func (s *Server) record(ctx context.Context, st *reqState, u *provider.Usage, status int, err error) {
 	ev := &metering.Event{
-		RequestID:      st.id,
-		KeyID:          st.keyID,
-		CustomerID:     st.customerID,
-		Endpoint:       st.endpoint,
-		Model:          st.model,
-		Provider:       st.provider,
-		UpstreamModel:  st.upstream,
-		Stream:         st.stream,
-		CacheHit:       st.cacheHit,
-		Status:         status,
-		Err:            err,
-		ClientCanceled: status == statusClientClosed,
-		Start:          st.start,
-		Latency:        s.now().Sub(st.start),
+		RequestID:       st.eventID,
+		ClientRequestID: clientID(st),
+		KeyID:           st.keyID,
+		CustomerID:      st.customerID,
+		Endpoint:        st.endpoint,
+		Model:           st.model,
+		Provider:        st.provider,
+		UpstreamModel:   st.upstream,
+		Stream:          st.stream,
+		CacheHit:        st.cacheHit,
+		Status:          status,
+		Err:             err,
+		ClientCanceled:  status == statusClientClosed,
+		Start:           st.start,
+		Latency:         s.now().Sub(st.start),
 	}
 	if u != nil {
 		ev.Usage = *u

@@ -143,7 +143,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.Serv
 
 // reqState is what one request's log line and usage event are made of.
 type reqState struct {
-	id        string
+	// id is the request id answered in x-request-id and logged: the
+	// client's X-Request-ID when it sent a sane one, else eventID.
+	id string
+	// eventID is the gateway's own id of the request, unique: the usage
+	// ledger's idempotency key, which a client's id cannot be (a client
+	// may send the same one twice, and must be billed twice).
+	eventID   string
 	start     time.Time
 	endpoint  string
 	model     string
@@ -178,7 +184,8 @@ type handlerFunc func(c echo.Context, st *reqState) error
 // error, and logs one line for the request.
 func (s *Server) wrap(fn handlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		st := &reqState{start: s.now(), id: s.requestID(c.Request()), cache: cacheBypass}
+		st := &reqState{start: s.now(), cache: cacheBypass}
+		st.id, st.eventID = s.requestIDs(c.Request())
 		h := c.Response().Header()
 		h["X-Request-Id"] = []string{st.id}
 		h[hdrCache] = []string{cacheBypass} // handlers that consult the cache overwrite it
@@ -251,10 +258,18 @@ func (s *Server) routeError(err error, c echo.Context) {
 // requestID keeps the client's X-Request-ID when it is sane (1 to 128
 // characters of letters, digits and -_.:) and makes one otherwise.
 func (s *Server) requestID(r *http.Request) string {
+	id, _ := s.requestIDs(r)
+	return id
+}
+
+// requestIDs returns the request's id (as requestID) and the gateway's own
+// id for it, which are the same unless the client sent its own.
+func (s *Server) requestIDs(r *http.Request) (id, own string) {
+	own = s.idPrefix + strconv.FormatUint(s.idSeq.Add(1), 36)
 	if v := r.Header.Get("X-Request-Id"); saneID(v) {
-		return v
+		return v, own
 	}
-	return s.idPrefix + strconv.FormatUint(s.idSeq.Add(1), 36)
+	return own, own
 }
 
 func saneID(v string) bool {
@@ -289,6 +304,10 @@ func (s *Server) logRequest(c echo.Context, st *reqState) {
 		slog.Int("status", status),
 		slog.Float64("latency_ms", float64(s.now().Sub(st.start).Microseconds())/1000),
 	)
+	if st.eventID != "" && st.eventID != st.id {
+		// The client named the request; the ledger knows it by this id.
+		attrs = append(attrs, slog.String("event_id", st.eventID))
+	}
 	if st.model != "" {
 		attrs = append(attrs, slog.String("model", st.model))
 	}

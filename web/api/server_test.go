@@ -126,6 +126,38 @@ func TestUsageEventPerRequest(t *testing.T) {
 	}
 }
 
+// TestClientRequestIDNotTheLedgerKey sends two requests with the same
+// X-Request-ID (a trace id propagated to several calls): both are answered
+// with it, and both are metered, under distinct ids of the gateway's.
+func TestClientRequestIDNotTheLedgerKey(t *testing.T) {
+	s, ev := newServer(t, &scripted{chat: func(*provider.ChatRequest) (*provider.ChatResponse, error) {
+		return &provider.ChatResponse{Body: []byte(`{"ok":true}`), Model: "m"}, nil
+	}})
+	for range 2 {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(chatBody))
+		r.Header.Set("X-Request-ID", "trace-1")
+		s.ServeHTTP(w, r)
+		if w.Code != 200 || w.Header().Get("X-Request-Id") != "trace-1" {
+			t.Fatalf("%d, x-request-id %q", w.Code, w.Header().Get("X-Request-Id"))
+		}
+	}
+	if len(ev.evs) != 2 {
+		t.Fatalf("%d events, want 2", len(ev.evs))
+	}
+	a, b := ev.evs[0], ev.evs[1]
+	if a.RequestID == b.RequestID || a.RequestID == "trace-1" || a.ClientRequestID != "trace-1" || b.ClientRequestID != "trace-1" {
+		t.Errorf("events %q/%q and %q/%q: want distinct gateway ids, both with client id trace-1",
+			a.RequestID, a.ClientRequestID, b.RequestID, b.ClientRequestID)
+	}
+	// Without a client id, the answered id is the ledger's and no client
+	// id is recorded.
+	w := do(s, chatBody)
+	if c := ev.evs[2]; c.RequestID != w.Header().Get("X-Request-Id") || c.ClientRequestID != "" {
+		t.Errorf("event %q/%q for x-request-id %q", c.RequestID, c.ClientRequestID, w.Header().Get("X-Request-Id"))
+	}
+}
+
 func TestStreamHidesUsageChunkUnlessAsked(t *testing.T) {
 	chunks := func() []provider.Chunk {
 		return []provider.Chunk{{Data: []byte(`{"a":1}`)}, {Data: []byte(`{"u":1}`), UsageOnly: true}}
