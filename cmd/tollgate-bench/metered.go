@@ -27,9 +27,14 @@ const (
 	meteredPprofEnv = "TOLLGATE_BENCH_METERED_PPROF_ADDR"
 )
 
-// meteredRounds is the number of alternating slices each side of a metered
-// comparison gets (see interleaved).
-const meteredRounds = 4
+// meteredSlice is the length of one slice of a metered comparison: each
+// side gets -duration / meteredSlice of them, at least two (see
+// interleaved), so that a longer run also averages over more of the
+// machine's ups and downs.
+const meteredSlice = 2500 * time.Millisecond
+
+// meteredRounds returns the number of slices each side gets.
+func meteredRounds(d time.Duration) int { return max(2, int(d/meteredSlice)) }
 
 // meteredPrompts returns the prompt sizes (tokens) of the metered
 // scenario: a one-line prompt and a long one.
@@ -78,7 +83,7 @@ func (b *bench) metered(ctx context.Context) {
 		}
 		label := fmt.Sprintf("%s c=%d p%d", scMetered, b.cfg.concurrency, tokens)
 		prompt := buildPrompt(tokens)
-		p, r := b.interleaved(ctx, label, plain, m.tgt, prompt, meteredRounds)
+		p, r := b.interleaved(ctx, label, plain, m.tgt, prompt, meteredRounds(b.cfg.duration))
 		m.expected += r.Succeeded
 		m.uncertain += r.Errors + r.Abandoned
 		b.rep.Results = append(b.rep.Results, p, r)

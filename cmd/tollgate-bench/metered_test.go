@@ -145,3 +145,11 @@ func TestSkipMetered(t *testing.T) {
 		t.Errorf("named: notes %q, problems %q", b.rep.Notes, b.rep.Problems)
 	}
 }
+
+func TestMeteredRounds(t *testing.T) {
+	for d, want := range map[time.Duration]int{time.Second: 2, 10 * time.Second: 4, 30 * time.Second: 12} {
+		if got := meteredRounds(d); got != want {
+			t.Errorf("meteredRounds(%v) = %d, want %d", d, got, want)
+		}
+	}
+}
