@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,28 +132,11 @@ func TestOpenErrors(t *testing.T) {
 // id are both stored, each with it.
 func TestClientRequestIDStored(t *testing.T) {
 	s := openFresh(t)
-	ctx := t.Context()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	at := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
-	evs := []store.UsageEvent{
-		{RequestID: "req_a", ClientRequestID: "trace-1", CustomerID: "c", KeyID: "k", Model: "m", Provider: "p", Status: 200, CreatedAt: at},
-		{RequestID: "req_b", ClientRequestID: "trace-1", CustomerID: "c", KeyID: "k", Model: "m", Provider: "p", Status: 200, CreatedAt: at},
-		{RequestID: "req_c", CustomerID: "c", KeyID: "k", Model: "m", Provider: "p", Status: 200, CreatedAt: at},
-	}
-	if err := s.InsertUsage(ctx, evs); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT request_id || '=' || client_request_id FROM usage_events ORDER BY request_id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"req_a=trace-1", "req_b=trace-1", "req_c="}; !slices.Equal(got, want) {
-		t.Errorf("stored %v, want %v", got, want)
-	}
+	storetest.ClientRequestIDs(t, s, func(ctx context.Context) ([]string, error) {
+		rows, err := s.pool.Query(ctx, `SELECT request_id || '=' || client_request_id FROM usage_events ORDER BY request_id`)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[string])
+	})
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
-	"time"
 
 	"github.com/tollgate-gw/tollgate/migrations"
 	"github.com/tollgate-gw/tollgate/store"
@@ -138,33 +136,19 @@ func TestClientRequestIDStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ctx := t.Context()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	at := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
-	evs := []store.UsageEvent{
-		{RequestID: "req_a", ClientRequestID: "trace-1", CustomerID: "c", KeyID: "k", Model: "m", Provider: "p", Status: 200, CreatedAt: at},
-		{RequestID: "req_b", ClientRequestID: "trace-1", CustomerID: "c", KeyID: "k", Model: "m", Provider: "p", Status: 200, CreatedAt: at},
-		{RequestID: "req_c", CustomerID: "c", KeyID: "k", Model: "m", Provider: "p", Status: 200, CreatedAt: at},
-	}
-	if err := s.InsertUsage(ctx, evs); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT request_id || '=' || client_request_id FROM usage_events ORDER BY request_id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var got []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
+	storetest.ClientRequestIDs(t, s, func(ctx context.Context) (ids []string, err error) {
+		rows, err := s.r.QueryContext(ctx, `SELECT request_id || '=' || client_request_id FROM usage_events ORDER BY request_id`)
+		if err != nil {
+			return nil, err
 		}
-		got = append(got, v)
-	}
-	if want := []string{"req_a=trace-1", "req_b=trace-1", "req_c="}; !slices.Equal(got, want) || rows.Err() != nil {
-		t.Errorf("stored %v (%v), want %v", got, rows.Err(), want)
-	}
+		defer rows.Close()
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				return nil, err
+			}
+			ids = append(ids, v)
+		}
+		return ids, rows.Err()
+	})
 }

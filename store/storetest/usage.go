@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -443,5 +444,26 @@ func testSpendSince(t *testing.T, s store.Store) {
 				t.Errorf("SpendSince(%s, %v) = %d, want %d", cust, since, got, want)
 			}
 		}
+	}
+}
+
+// ClientRequestIDs checks that two events sharing a client request id are
+// both stored, each with it, and one without keeps it empty. s is a fresh
+// store (not migrated); stored returns "request_id=client_request_id" for
+// every stored event, ordered by request id, read in the store's dialect.
+func ClientRequestIDs(t *testing.T, s store.Store, stored func(ctx context.Context) ([]string, error)) {
+	t.Helper()
+	must(t, "Migrate", s.Migrate(ctx(t)))
+	at := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
+	ev := store.UsageEvent{CustomerID: "c", KeyID: "k", Model: "m", Provider: "p", Status: 200, CreatedAt: at}
+	a, b, c := ev, ev, ev
+	a.RequestID, a.ClientRequestID = "req_a", "trace-1"
+	b.RequestID, b.ClientRequestID = "req_b", "trace-1"
+	c.RequestID = "req_c"
+	must(t, "InsertUsage", s.InsertUsage(ctx(t), []store.UsageEvent{a, b, c}))
+	got, err := stored(ctx(t))
+	must(t, "read stored ids", err)
+	if want := []string{"req_a=trace-1", "req_b=trace-1", "req_c="}; !slices.Equal(got, want) {
+		t.Errorf("stored ids %q, want %q", got, want)
 	}
 }
