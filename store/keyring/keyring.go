@@ -185,12 +185,24 @@ func (k *Keyring) Invalidate() {
 }
 
 // Put records a key this replica just created or revoked, so that it takes
-// effect here at once rather than at the next poll.
-func (k *Keyring) Put(key store.Key) {
+// effect here at once rather than at the next poll. When the key's
+// customer or tier is not loaded yet (a customer created a moment ago,
+// whose reload Invalidate only scheduled), it reloads them first, so that
+// the key works as soon as its creation is answered; if that reload fails
+// the key is still recorded, and resolves at the next successful poll.
+func (k *Keyring) Put(ctx context.Context, key store.Key) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.keys[key.ID] = key
+	if !k.knowsLocked(key) {
+		if err := k.reloadLocked(ctx); err != nil {
+			k.publishLocked()
+			return err
+		}
+		return nil // reloadLocked published
+	}
 	k.publishLocked()
+	return nil
 }
 
 // Run polls until ctx is done. Errors are logged and retried at the next

@@ -193,13 +193,34 @@ func TestPutAndConcurrentLookups(t *testing.T) {
 			}
 		}()
 	}
-	k.Put(store.Key{ID: "key_9", Hash: hash, Prefix: prefix, CustomerID: "cus_1", UpdatedAt: time.Now()})
+	if err := k.Put(context.Background(), store.Key{ID: "key_9", Hash: hash, Prefix: prefix, CustomerID: "cus_1", UpdatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	wg.Wait()
 	if p, err := k.Lookup(plain); err != nil || p.KeyID != "key_9" {
 		t.Errorf("after Put: %+v %v", p, err)
 	}
 	k.Invalidate()
 	k.Invalidate() // never blocks
+}
+
+// TestPutNewCustomer puts a key of a customer created after the last
+// reload (its reload only scheduled): the key must work at once.
+func TestPutNewCustomer(t *testing.T) {
+	src := newSource()
+	k := New(src, Options{})
+	_ = k.Refresh(context.Background())
+	src.mu.Lock()
+	src.customers = append(src.customers, store.Customer{ID: "cus_new", Tier: src.tiers[0].Name})
+	src.mu.Unlock()
+	k.Invalidate() // what the admin API does; nobody runs the reload here
+	plain, hash, prefix, _ := Generate()
+	if err := k.Put(context.Background(), store.Key{ID: "key_new", Hash: hash, Prefix: prefix, CustomerID: "cus_new", UpdatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := k.Lookup(plain); err != nil || p.CustomerID != "cus_new" {
+		t.Errorf("key of a new customer right after Put: %+v %v", p, err)
+	}
 }
 
 func BenchmarkLookup(b *testing.B) {

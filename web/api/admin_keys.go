@@ -200,7 +200,9 @@ func (h *adminHandlers) createKey(c echo.Context, _ *reqState) error {
 	if err := h.a.Store.CreateKey(ctx, k); err != nil {
 		return storeError(err, "Key")
 	}
-	h.a.Keyring.Put(*k)
+	if err := h.a.Keyring.Put(ctx, *k); err != nil {
+		h.s.log.Warn("new key not usable here until the next key poll", "key_id", k.ID, "error", err)
+	}
 	out := keyOut(k)
 	out.Key = plain
 	return c.JSON(http.StatusCreated, out)
@@ -237,6 +239,8 @@ func (h *adminHandlers) revokeKey(c echo.Context, _ *reqState) error {
 	if err != nil {
 		return storeError(err, "Key")
 	}
-	h.a.Keyring.Put(*k)
+	if err := h.a.Keyring.Put(ctx, *k); err != nil {
+		h.s.log.Warn("keyring reload failed after a revocation", "key_id", k.ID, "error", err)
+	}
 	return c.JSON(http.StatusOK, keyOut(k))
 }
