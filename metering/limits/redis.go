@@ -29,9 +29,9 @@ const ttlGrace = 30 * time.Second
 // the month counter does not exist and must be seeded first.
 //
 // It counts first and takes the request back when a limit is exceeded
-// (never by -0, which HINCRBY refuses):
-// the script is atomic, so nobody sees the difference, and the common
-// (admitted) case makes six calls instead of ten. A window's hash gets its
+// (skipping zero amounts: HINCRBY refuses "-0"). The script is atomic, so
+// nobody sees the difference, and the common (admitted) case makes six
+// calls instead of ten. A window's hash gets its
 // TTL when its request counter is created (r = 1), not on every request;
 // r is counted whenever the window is tracked at all, for that purpose.
 // Measured with redis-benchmark on Redis 7.0: 6.8 µs per call, against
