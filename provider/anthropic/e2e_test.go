@@ -36,22 +36,7 @@ func startE2E(t *testing.T, handle func(r pt.Recorded) pt.Reply) *e2e {
 // post sends a raw chat request and returns the response with its body.
 func (g *e2e) post(t *testing.T, body string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, g.url+"/v1/chat/completions", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer tg-test-key")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return servertest.Post(t, g.url, body)
 }
 
 // upstreamBody decodes the i-th request the fake Anthropic received.

@@ -2,13 +2,12 @@ package anthropic
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"testing"
 
 	"github.com/tollgate-gw/tollgate/provider"
+	pt "github.com/tollgate-gw/tollgate/provider/providertest"
 )
 
 // streamOver runs the stream translator over an in-memory event stream.
@@ -27,26 +26,7 @@ func FuzzStream(f *testing.F) {
 	}
 	f.Add([]byte("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\ndata: {\"type\":\"content_block_start\",\"index\":-1,\"content_block\":{\"type\":\"tool_use\",\"input\":{\"a\":[1,2]}}}\n\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		s := streamOver(t, body)
-		defer s.Close()
-		for i := 0; ; i++ {
-			c, err := s.Next()
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					if _, ok := provider.AsError(err); !ok {
-						t.Fatalf("error is not a provider.Error: %v", err)
-					}
-				}
-				break
-			}
-			if !json.Valid(c.Data) {
-				t.Fatalf("chunk %d is not JSON: %s", i, c.Data)
-			}
-			if i > len(body)+2 {
-				t.Fatal("more chunks than input bytes")
-			}
-		}
-		_ = s.Usage()
+		pt.DrainFuzzed(t, streamOver(t, body), len(body))
 	})
 }
 

@@ -240,22 +240,7 @@ func TestEndToEndImage(t *testing.T) {
 // postRaw sends a chat request body to the gateway and returns the answer.
 func postRaw(t *testing.T, gw, body string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, gw+"/v1/chat/completions", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer tg-test-key")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return servertest.Post(t, gw, body)
 }
 
 func TestEndToEndErrors(t *testing.T) {

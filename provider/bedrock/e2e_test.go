@@ -265,15 +265,7 @@ func TestE2EErrors(t *testing.T) {
 					body += "," + tc.body
 				}
 				body += "}"
-				req, _ := http.NewRequest(http.MethodPost, url+"/v1/chat/completions", strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer tg-test-key")
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				raw, _ := io.ReadAll(resp.Body)
+				resp, raw := servertest.Post(t, url, body)
 				var env envelope
 				if err := json.Unmarshal(raw, &env); err != nil {
 					t.Fatalf("status %d, body %s", resp.StatusCode, raw)

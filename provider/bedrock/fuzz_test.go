@@ -3,12 +3,12 @@ package bedrock
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"testing"
 
 	"github.com/tollgate-gw/tollgate/provider"
+	pt "github.com/tollgate-gw/tollgate/provider/providertest"
 )
 
 // streamOver runs the stream translator over an in-memory event stream.
@@ -31,26 +31,7 @@ func FuzzStream(f *testing.F) {
 {"_eventType":"contentBlockDelta","contentBlockIndex":-1,"delta":{"toolUse":{"input":"{"}}}
 {"_eventType":"metadata","usage":{"inputTokens":-5}}`)))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		s := streamOver(t, body)
-		defer s.Close()
-		for i := 0; ; i++ {
-			c, err := s.Next()
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					if _, ok := provider.AsError(err); !ok {
-						t.Fatalf("error is not a provider.Error: %v", err)
-					}
-				}
-				break
-			}
-			if !json.Valid(c.Data) {
-				t.Fatalf("chunk %d is not JSON: %s", i, c.Data)
-			}
-			if i > len(body)+2 {
-				t.Fatal("more chunks than input bytes")
-			}
-		}
-		_ = s.Usage()
+		pt.DrainFuzzed(t, streamOver(t, body), len(body))
 	})
 }
 

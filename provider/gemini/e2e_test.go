@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -270,18 +269,7 @@ func TestEndToEndImages(t *testing.T) {
 // the Retry-After header and the error envelope.
 func rawPost(t *testing.T, url, body string) (int, string, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url+"/v1/chat/completions", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer tg-test-key")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := servertest.Post(t, url, body)
 	var env struct {
 		Error map[string]any `json:"error"`
 	}
@@ -350,18 +338,7 @@ func TestEndToEndMidStreamError(t *testing.T) {
 			`{"candidates":[{"content":{"role":"model","parts":[{"text":"Bonjour"}]},"index":0}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":1,"totalTokenCount":10},"modelVersion":"gemini-2.5-flash","responseId":"r1"}`,
 			`{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}`))
 	})
-	req, err := http.NewRequest(http.MethodPost, url+"/v1/chat/completions",
-		strings.NewReader(`{"model":"`+e2eModel+`","stream":true,"messages":[{"role":"user","content":"Say hello in French."}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer tg-test-key")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := servertest.Post(t, url, `{"model":"`+e2eModel+`","stream":true,"messages":[{"role":"user","content":"Say hello in French."}]}`)
 	lines := pt.Lines(string(b))
 	if resp.StatusCode != 200 || len(lines) != 4 {
 		t.Fatalf("status %d, events:\n%s", resp.StatusCode, b)

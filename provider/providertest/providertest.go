@@ -8,6 +8,8 @@ import (
 	"bufio"
 	"bytes"
 	"embed"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tollgate-gw/tollgate/provider"
 )
 
 //go:embed testdata
@@ -213,4 +217,31 @@ func Lines(body string) []string {
 		}
 	}
 	return out
+}
+
+// DrainFuzzed reads a stream translated from inputLen fuzzed bytes to its
+// end, failing t unless it ends (EOF or a provider.Error), every chunk is
+// JSON, and there are not more chunks than input bytes. The adapters'
+// stream fuzzers share it.
+func DrainFuzzed(t *testing.T, s provider.Stream, inputLen int) {
+	t.Helper()
+	defer s.Close()
+	for i := 0; ; i++ {
+		c, err := s.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				if _, ok := provider.AsError(err); !ok {
+					t.Fatalf("error is not a provider.Error: %v", err)
+				}
+			}
+			break
+		}
+		if !json.Valid(c.Data) {
+			t.Fatalf("chunk %d is not JSON: %s", i, c.Data)
+		}
+		if i > inputLen+2 {
+			t.Fatal("more chunks than input bytes")
+		}
+	}
+	_ = s.Usage()
 }

@@ -6,7 +6,9 @@ package servertest
 import (
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	goopenai "github.com/sashabaranov/go-openai"
@@ -34,9 +36,36 @@ func Start(t testing.TB, name string, a provider.Adapter) string {
 	return srv.URL
 }
 
+// Post sends a raw chat completion request with the client key Client
+// uses to a server started by Start, and returns the answer with its whole
+// body.
+func Post(t testing.TB, baseURL, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, baseURL+"/v1/chat/completions", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// testKey is the client key of Client and Post (the test server does not
+// check keys).
+const testKey = "tg-test-key"
+
 // Client returns a go-openai client for a server started by Start.
 func Client(baseURL string) *goopenai.Client {
-	cfg := goopenai.DefaultConfig("tg-test-key")
+	cfg := goopenai.DefaultConfig(testKey)
 	cfg.BaseURL = baseURL + "/v1"
 	return goopenai.NewClientWithConfig(cfg)
 }
